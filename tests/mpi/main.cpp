@@ -1,0 +1,13 @@
+// Catch2 runner for tests launched under mpiexec: MPI is initialised once for
+// the whole program, and the exit status is non-zero if any rank failed.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+#include <strata/comm/mpi.hpp>
+
+int main(int argc, char** argv) {
+  strata::comm::mpi_environment env{argc, argv};
+  int const failed = Catch::Session().run(argc, argv);
+  int any_failed = 0;
+  MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return any_failed != 0 ? 1 : 0;
+}
