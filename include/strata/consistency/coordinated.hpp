@@ -1,0 +1,126 @@
+#pragma once
+/// \file
+/// \brief `consistency::coordinated`: two-phase commit — every rank commits version v or none does.
+
+#include <strata/checkpoint/fault.hpp>
+#include <strata/comm/agree.hpp>
+#include <strata/consistency/concepts.hpp>
+#include <strata/detail/hash.hpp>
+#include <strata/error.hpp>
+#include <strata/snapshot/shard.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace strata::consistency {
+
+/// \brief What a rank contributes to a commit.
+struct shard_vote {
+  std::uint64_t bytes = 0;
+  std::uint64_t xxh3 = 0;
+};
+
+/// \brief How a local check of a restore candidate came out.
+enum class verdict : std::uint64_t { valid = 0, invalid = 1, refused = 2 };
+
+/// \brief Two-phase coordinated commit.
+///
+/// Phase 1: each rank writes its shard durably and verifies it (reads it back
+/// and compares the checksum unless verification is off); an all-reduce
+/// agrees. Phase 2: rank 0 writes the commit record atomically; a version
+/// without it does not exist. A failure anywhere throws `checkpoint_error` on
+/// every rank, naming the rank and the cause, and leaves the previous version intact.
+///
+/// \code
+/// strata::checkpointer<strata::comm::mpi, strata::snapshot::full, strata::storage::posix_dir,
+///                      strata::consistency::coordinated> ckpt{MPI_COMM_WORLD};
+/// \endcode
+struct coordinated {
+  static constexpr std::string_view name = "coordinated";
+
+  /// \brief Runs the protocol for version `v`. `make_record(votes)` builds the commit record on rank 0.
+  template <comm::communicator Comm, class Storage>
+  void commit(Comm const& comm, Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard,
+              bool verify, std::function<std::string(std::vector<shard_vote> const&)> const& make_record) const {
+    int const rank = comm.rank();
+    shard_vote mine;
+    std::string why;
+    try {
+      detail::xxh3_stream h;
+      for (auto s : shard.segments) h.update(s);
+      mine = {shard.bytes(), h.digest()};
+      storage.write_shard(v, shard);
+      if (verify) {
+        auto back = storage.read_shard(v, rank);
+        if (back.size() != mine.bytes || detail::xxh3(back) != mine.xxh3)
+          throw checkpoint_error("rank " + std::to_string(rank) + ": " + storage.shard_location(v, rank) +
+                                 " does not read back as written");
+      }
+    } catch (std::exception const& e) {
+      why = e.what();
+    }
+    fault::point(fault::phase::after_shard, rank, v);
+
+    if (auto vote = comm::agree(comm, why.empty() ? 0 : 1, why); !vote) {
+      storage.remove_shard(v, rank);
+      if (rank == 0) storage.remove_version(v);
+      throw checkpoint_error("checkpoint version " + std::to_string(v) + " aborted, nothing committed: " + vote.reason);
+    }
+
+    auto const bytes = comm.all_gather(mine.bytes);
+    auto const hashes = comm.all_gather(mine.xxh3);
+    fault::point(fault::phase::before_commit, rank, v);
+    std::string record_error;
+    if (rank == 0) {
+      try {
+        std::vector<shard_vote> votes(bytes.size());
+        for (std::size_t r = 0; r < votes.size(); ++r) votes[r] = {bytes[r], hashes[r]};
+        storage.write_commit(v, make_record(votes));
+      } catch (std::exception const& e) {
+        record_error = e.what();
+      }
+    }
+    if (auto done = comm::agree(comm, record_error.empty() ? 0 : 1, record_error); !done) {
+      storage.remove_shard(v, rank);
+      throw checkpoint_error("checkpoint version " + std::to_string(v) +
+                             " aborted: the commit record could not be written: " + done.reason);
+    }
+    fault::point(fault::phase::after_commit, rank, v);
+  }
+
+  /// \brief Agrees on the newest version that every rank holds complete and valid.
+  ///
+  /// `local(v, why)` checks version v on this rank. Candidates are tried newest
+  /// first; an invalid one is reported through `warn` and skipped; a refused one
+  /// (e.g. another rank count) throws `restore_error` on every rank.
+  template <comm::communicator Comm, class Local, class Warn>
+  std::optional<std::uint64_t> choose(Comm const& comm, std::vector<std::uint64_t> const& committed_ascending,
+                                      Local&& local, Warn&& warn) const {
+    std::uint64_t upper = std::numeric_limits<std::uint64_t>::max();
+    for (;;) {
+      std::uint64_t mine = 0;
+      for (auto it = committed_ascending.rbegin(); it != committed_ascending.rend(); ++it)
+        if (*it < upper) {
+          mine = *it;
+          break;
+        }
+      auto const v = comm.all_reduce(mine, comm::reduce_op::max);
+      if (v == 0) return std::nullopt;
+      std::string why;
+      auto const verdict_here = static_cast<std::uint64_t>(local(v, why));
+      auto const vote = comm::agree(comm, verdict_here, why);
+      if (vote.code == static_cast<std::uint64_t>(verdict::valid)) return v;
+      if (vote.code == static_cast<std::uint64_t>(verdict::refused)) throw restore_error(vote.reason);
+      warn("version " + std::to_string(v) + " is not usable (" + vote.reason + "); falling back to an older version");
+      upper = v;
+    }
+  }
+
+  friend constexpr bool operator==(coordinated, coordinated) noexcept { return true; }
+};
+
+static_assert(protocol<coordinated>);
+
+}  // namespace strata::consistency

@@ -1,0 +1,375 @@
+#pragma once
+/// \file
+/// \brief `replay::wal`: a write-ahead log of `{term, index, data}` records (SPEC R9).
+///
+/// File layout: a 32-byte header (magic `STRATWAL`, base index, reserved,
+/// checksum), then records `[u32 magic][u32 length][u64 term][u64 index]
+/// [u64 xxh3 of term, index, length and data][data]`. Indices are consecutive
+/// from `base + 1`. On open the log is scanned; the first record that is
+/// incomplete, fails its checksum, has an absurd length or breaks the index
+/// sequence ends the log: it and everything after it are cut off, with one log
+/// line saying how many bytes and why. Replay applies records in order from
+/// an index the caller keeps, so it is idempotent even when interrupted and redone.
+
+#include <strata/error.hpp>
+
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace strata::replay {
+
+/// \brief When appended records are forced to stable storage.
+enum class fsync_policy {
+  every_record,  ///< fsync after each append: a returned append survives a power cut
+  every_n,       ///< fsync every `fsync_every` appends (and on `sync()`): a process kill loses nothing
+  never,         ///< leave it to the OS (and `sync()`): survives a process kill, not a power cut
+};
+
+/// \brief Options of a write-ahead log.
+struct wal_options {
+  fsync_policy fsync = fsync_policy::every_record;    ///< durability of each append
+  std::size_t fsync_every = 64;                        ///< for `fsync_policy::every_n`
+  std::size_t max_record_bytes = std::size_t{1} << 26; ///< larger appends are refused; larger lengths on disk are corruption
+  std::function<void(std::string_view)> log;           ///< where notices go (default: stderr)
+};
+
+/// \brief One record of the log.
+struct wal_entry {
+  std::uint64_t term = 0;  ///< the writer's incarnation (grows on every restart)
+  std::uint64_t index = 0; ///< position in the log, consecutive from base + 1
+  std::vector<std::byte> data;
+  friend bool operator==(wal_entry const&, wal_entry const&) = default;
+};
+
+/// \brief What opening the log found.
+struct wal_open_report {
+  std::size_t records = 0;              ///< valid records kept
+  std::uint64_t truncated_bytes = 0;    ///< bytes cut off the tail (0 when the log was clean)
+  std::string reason;                   ///< why the tail was cut (empty when clean)
+  bool created = false;                 ///< the file did not exist (or had no valid header) and was created
+};
+
+/// \brief An append-only write-ahead log in one file.
+///
+/// \code
+/// strata::replay::wal log{"state/wal"};
+/// log.append(term, bytes);                         // durable when it returns (default fsync policy)
+/// applied = log.replay(applied, [&](strata::replay::wal_entry const& e) { apply(e.data); });
+/// log.reset(applied);                              // after a checkpoint: start an empty log
+/// \endcode
+class wal {
+ public:
+  static constexpr std::uint32_t record_magic = 0x4c525453u;  // "STRL"
+  static constexpr std::size_t header_bytes = 32;
+  static constexpr std::size_t record_header_bytes = 32;
+
+  /// \brief Opens (or creates) the log at `file`, cutting off a torn or corrupt tail.
+  explicit wal(std::filesystem::path file, wal_options options = {}) : path_(std::move(file)), opt_(std::move(options)) {
+    if (!opt_.log) opt_.log = [](std::string_view m) { std::cerr << m << '\n'; };
+    open_and_scan();
+  }
+  wal(wal const&) = delete;
+  wal& operator=(wal const&) = delete;
+  wal(wal&& o) noexcept { swap(o); }
+  wal& operator=(wal&& o) noexcept {
+    swap(o);
+    return *this;
+  }
+  ~wal() { close_fd(); }
+
+  /// \brief Appends one record with the next index and returns that index; durability per the fsync policy.
+  std::uint64_t append(std::uint64_t term, std::span<const std::byte> data) {
+    if (data.size() > opt_.max_record_bytes)
+      throw usage_error("wal " + path_.string() + ": record of " + std::to_string(data.size()) +
+                        " bytes exceeds max_record_bytes " + std::to_string(opt_.max_record_bytes));
+    std::uint64_t const index = last_index_ + 1;
+    std::vector<std::byte> buf(record_header_bytes + data.size());
+    encode_record(buf.data(), term, index, data);
+    write_all(buf.data(), buf.size());
+    last_index_ = index;
+    last_term_ = term;
+    ++records_;
+    bytes_ += buf.size();
+    ++unsynced_;
+    if (opt_.fsync == fsync_policy::every_record ||
+        (opt_.fsync == fsync_policy::every_n && unsynced_ >= opt_.fsync_every))
+      sync();
+    return index;
+  }
+  /// \brief Forces appended records to stable storage.
+  void sync() {
+    if (::fsync(fd_) != 0) throw_errno("fsync");
+    unsynced_ = 0;
+  }
+
+  /// \brief Calls `apply(entry)` for every record with index > `after_index`, in order; returns the last index
+  /// applied (or `after_index`). Keep the returned index with the applied state and pass it next time: an
+  /// entry is then never applied twice, even when a replay is interrupted (an exception from `apply`) and redone.
+  template <class F>
+  std::uint64_t replay(std::uint64_t after_index, F&& apply) const {
+    auto const bytes = read_file();
+    std::size_t off = header_bytes;
+    std::uint64_t applied = after_index;
+    while (off + record_header_bytes <= bytes.size()) {
+      wal_entry e;
+      std::size_t const len = decode_header(bytes.data() + off, e);
+      if (off + record_header_bytes + len > bytes.size()) break;  // only possible if the file changed under us
+      if (e.index > applied) {
+        auto const* p = bytes.data() + off + record_header_bytes;
+        e.data.assign(p, p + len);
+        apply(static_cast<wal_entry const&>(e));
+        applied = e.index;
+      }
+      off += record_header_bytes + len;
+    }
+    return applied;
+  }
+  /// \brief All records, in order.
+  [[nodiscard]] std::vector<wal_entry> entries() const {
+    std::vector<wal_entry> out;
+    replay(0, [&](wal_entry const& e) { out.push_back(e); });
+    return out;
+  }
+
+  /// \brief Atomically replaces the log by an empty one whose next index is `base_index + 1`
+  /// (after a checkpoint made the older records unnecessary). A crash leaves either log intact.
+  void reset(std::uint64_t base_index) {
+    auto const tmp = path_.string() + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw_errno("open " + tmp);
+    std::byte header[header_bytes];
+    encode_header(header, base_index);
+    bool ok = write_fd(fd, header, header_bytes) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) throw_errno("write " + tmp);
+    if (::rename(tmp.c_str(), path_.c_str()) != 0) throw_errno("rename " + tmp);
+    sync_dir();
+    close_fd();
+    fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+    if (fd_ < 0) throw_errno("open");
+    base_index_ = last_index_ = base_index;
+    records_ = 0;
+    bytes_ = header_bytes;
+    unsynced_ = 0;
+  }
+
+  [[nodiscard]] std::uint64_t base_index() const noexcept { return base_index_; }
+  [[nodiscard]] std::uint64_t last_index() const noexcept { return last_index_; }
+  /// \brief The term of the newest record (0 for an empty log).
+  [[nodiscard]] std::uint64_t last_term() const noexcept { return last_term_; }
+  [[nodiscard]] std::size_t size() const noexcept { return records_; }
+  [[nodiscard]] std::uint64_t file_bytes() const noexcept { return bytes_; }
+  [[nodiscard]] wal_open_report const& open_report() const noexcept { return report_; }
+  [[nodiscard]] std::filesystem::path const& path() const noexcept { return path_; }
+
+ private:
+  static std::uint64_t checksum(std::uint64_t term, std::uint64_t index, std::uint32_t len, std::byte const* data) {
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, &term, sizeof term);
+    XXH3_64bits_update(&st, &index, sizeof index);
+    XXH3_64bits_update(&st, &len, sizeof len);
+    if (len) XXH3_64bits_update(&st, data, len);
+    return XXH3_64bits_digest(&st);
+  }
+  static void put(std::byte* p, auto v) { std::memcpy(p, &v, sizeof v); }
+  template <class T>
+  static T get(std::byte const* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void encode_record(std::byte* p, std::uint64_t term, std::uint64_t index, std::span<const std::byte> data) {
+    auto const len = static_cast<std::uint32_t>(data.size());
+    if (!data.empty()) std::memcpy(p + record_header_bytes, data.data(), data.size());
+    put(p, record_magic);
+    put(p + 4, len);
+    put(p + 8, term);
+    put(p + 16, index);
+    put(p + 24, checksum(term, index, len, p + record_header_bytes));
+  }
+  static std::size_t decode_header(std::byte const* p, wal_entry& e) {
+    e.term = get<std::uint64_t>(p + 8);
+    e.index = get<std::uint64_t>(p + 16);
+    return get<std::uint32_t>(p + 4);
+  }
+  static void encode_header(std::byte* p, std::uint64_t base) {
+    std::memset(p, 0, header_bytes);
+    std::memcpy(p, "STRATWAL", 8);
+    put(p + 8, base);
+    put(p + 24, XXH3_64bits(p, 24));
+  }
+
+  void open_and_scan() {
+    std::error_code ec;
+    bool const exists = std::filesystem::exists(path_, ec);
+    if (path_.has_parent_path()) std::filesystem::create_directories(path_.parent_path(), ec);
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw_errno("open");
+    auto const bytes = read_file();
+    if (bytes.size() < header_bytes || std::memcmp(bytes.data(), "STRATWAL", 8) != 0 ||
+        get<std::uint64_t>(bytes.data() + 24) != XXH3_64bits(bytes.data(), 24)) {
+      if (!bytes.empty()) {
+        // A header that is not ours or is damaged: keep the file aside for inspection, never silently reuse it.
+        auto const aside = path_.string() + ".corrupt";
+        opt_.log("wal " + path_.string() + ": header missing or damaged (" + std::to_string(bytes.size()) +
+                 " bytes); moved aside to " + aside + " and started an empty log");
+        close_fd();
+        std::filesystem::rename(path_, aside, ec);
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+        if (fd_ < 0) throw_errno("open");
+      }
+      std::byte header[header_bytes];
+      encode_header(header, 0);
+      if (::ftruncate(fd_, 0) != 0) throw_errno("ftruncate");
+      write_all(header, header_bytes);
+      sync();
+      sync_dir();
+      report_.created = true;
+      bytes_ = header_bytes;
+      return;
+    }
+    (void)exists;
+    base_index_ = last_index_ = get<std::uint64_t>(bytes.data() + 8);
+    std::size_t off = header_bytes;
+    std::string reason;
+    while (off < bytes.size()) {
+      std::size_t const left = bytes.size() - off;
+      if (left < record_header_bytes) {
+        reason = "incomplete record header (" + std::to_string(left) + " bytes)";
+        break;
+      }
+      auto const* p = bytes.data() + off;
+      wal_entry e;
+      std::size_t const len = decode_header(p, e);
+      if (get<std::uint32_t>(p) != record_magic) {
+        reason = "bad record magic";
+        break;
+      }
+      if (len > opt_.max_record_bytes) {
+        reason = "record length " + std::to_string(len) + " exceeds max_record_bytes";
+        break;
+      }
+      if (left < record_header_bytes + len) {
+        reason = "incomplete record (" + std::to_string(left - record_header_bytes) + " of " + std::to_string(len) +
+                 " data bytes)";
+        break;
+      }
+      if (checksum(e.term, e.index, static_cast<std::uint32_t>(len), p + record_header_bytes) !=
+          get<std::uint64_t>(p + 24)) {
+        reason = "checksum mismatch";
+        break;
+      }
+      if (e.index != last_index_ + 1) {
+        reason = "index " + std::to_string(e.index) + " where " + std::to_string(last_index_ + 1) + " was expected";
+        break;
+      }
+      last_index_ = e.index;
+      last_term_ = e.term;
+      ++records_;
+      off += record_header_bytes + len;
+    }
+    report_.records = records_;
+    bytes_ = off;
+    if (off < bytes.size()) {
+      report_.truncated_bytes = bytes.size() - off;
+      report_.reason = reason;
+      opt_.log("wal " + path_.string() + ": " + reason + " at offset " + std::to_string(off) + " after index " +
+               std::to_string(last_index_) + "; truncated " + std::to_string(report_.truncated_bytes) +
+               " bytes of torn or corrupt tail, the log now ends at index " + std::to_string(last_index_));
+      if (::ftruncate(fd_, static_cast<off_t>(off)) != 0) throw_errno("ftruncate");
+      sync();
+    }
+  }
+
+  [[nodiscard]] std::vector<std::byte> read_file() const {
+    std::vector<std::byte> out;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw_errno("fstat");
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < out.size()) {
+      ssize_t const n = ::pread(fd_, out.data() + got, out.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno("read");
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+    return out;
+  }
+  static bool write_fd(int fd, void const* data, std::size_t n) {
+    auto const* p = static_cast<char const*>(data);
+    while (n > 0) {
+      ssize_t const w = ::write(fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return false;
+      p += w;
+      n -= static_cast<std::size_t>(w);
+    }
+    return true;
+  }
+  void write_all(void const* data, std::size_t n) {
+    if (!write_fd(fd_, data, n)) throw_errno("write");
+  }
+  void sync_dir() const {
+    auto const dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  [[noreturn]] void throw_errno(std::string const& what) const {
+    int const e = errno;
+    throw error("wal " + path_.string() + ": " + what + " failed: " + std::strerror(e));
+  }
+  void close_fd() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  void swap(wal& o) noexcept {
+    std::swap(path_, o.path_);
+    std::swap(opt_, o.opt_);
+    std::swap(fd_, o.fd_);
+    std::swap(base_index_, o.base_index_);
+    std::swap(last_index_, o.last_index_);
+    std::swap(last_term_, o.last_term_);
+    std::swap(records_, o.records_);
+    std::swap(bytes_, o.bytes_);
+    std::swap(unsynced_, o.unsynced_);
+    std::swap(report_, o.report_);
+  }
+
+  std::filesystem::path path_;
+  wal_options opt_;
+  int fd_ = -1;
+  std::uint64_t base_index_ = 0;
+  std::uint64_t last_index_ = 0;
+  std::uint64_t last_term_ = 0;
+  std::size_t records_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::size_t unsynced_ = 0;
+  wal_open_report report_;
+};
+
+}  // namespace strata::replay

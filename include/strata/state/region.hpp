@@ -1,0 +1,246 @@
+#pragma once
+/// \file
+/// \brief Regions: the protected pieces of application state, one per `protect(name, x)`.
+///
+/// A region knows its shape (type, element size, count), gives its current
+/// bytes for a snapshot (staging device data to host where the device memory is
+/// not host-accessible) and loads bytes back, resizing containers.
+
+#include <strata/detail/type_name.hpp>
+#include <strata/error.hpp>
+#include <strata/state/serializer.hpp>
+
+#include <thrust/copy.h>
+#include <thrust/device_vector.h>
+#include <thrust/host_vector.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace strata::state {
+
+/// \brief How a region's bytes are produced.
+enum class region_kind : std::uint32_t { value = 0, host_range = 1, device_range = 2, user = 3 };
+
+inline char const* to_string(region_kind k) noexcept {
+  switch (k) {
+    case region_kind::value: return "value";
+    case region_kind::host_range: return "host range";
+    case region_kind::device_range: return "device range";
+    default: return "user type";
+  }
+}
+
+/// \brief The shape of a region, as saved in a shard and as protected now.
+struct region_info {
+  std::string name;
+  region_kind kind = region_kind::value;
+  std::string type;            ///< element type ("f64", "i32", or the compiler's spelling)
+  std::uint64_t elem_size = 0; ///< bytes per element (1 for user types)
+  std::uint64_t count = 0;     ///< elements
+  bool resizable = false;      ///< whether restore may change `count`
+  [[nodiscard]] std::uint64_t bytes() const noexcept { return elem_size * count; }
+  friend bool operator==(region_info const&, region_info const&) = default;
+};
+
+/// \brief A protected piece of state (type-erased; called once per checkpoint, never per element).
+class region {
+ public:
+  virtual ~region() = default;
+  /// \brief Shape now.
+  [[nodiscard]] virtual region_info info() const = 0;
+  /// \brief The bytes to save, valid until the next call on this region. Host data is not copied.
+  virtual std::span<const std::byte> stage() = 0;
+  /// \brief Loads `payload`, saved with shape `saved` (already checked by `check_compatible`).
+  virtual void load(region_info const& saved, std::span<const std::byte> payload) = 0;
+
+  /// \brief Throws `usage_error` naming the region if `saved` cannot be loaded into it.
+  void check_compatible(region_info const& saved) const {
+    auto const now = info();
+    auto fail = [&](std::string const& why) {
+      throw usage_error("cannot restore region '" + now.name + "': " + why);
+    };
+    if (saved.kind == region_kind::user || now.kind == region_kind::user) {
+      if (saved.kind != now.kind || saved.type != now.type)
+        fail("saved as " + std::string(to_string(saved.kind)) + " '" + saved.type + "', protected now as " +
+             to_string(now.kind) + " '" + now.type + "'");
+      return;
+    }
+    if (saved.type != now.type || saved.elem_size != now.elem_size)
+      fail("saved with element type '" + saved.type + "' (" + std::to_string(saved.elem_size) +
+           " bytes), protected now with '" + now.type + "' (" + std::to_string(now.elem_size) + " bytes)");
+    if (!now.resizable && saved.count != now.count)
+      fail("saved with " + std::to_string(saved.count) + " elements, protected now as a fixed-size region of " +
+           std::to_string(now.count));
+  }
+};
+
+namespace detail {
+
+template <class T>
+std::span<const std::byte> bytes_of(T const* p, std::size_t n) noexcept {
+  return {reinterpret_cast<std::byte const*>(p), n * sizeof(T)};
+}
+
+/// A trivially copyable object, saved as its bytes.
+template <class T>
+class value_region final : public region {
+ public:
+  value_region(std::string name, T& v) : name_(std::move(name)), v_(&v) {}
+  region_info info() const override { return {name_, region_kind::value, strata::detail::type_name<T>(), sizeof(T), 1, false}; }
+  std::span<const std::byte> stage() override { return bytes_of(v_, 1); }
+  void load(region_info const&, std::span<const std::byte> p) override { std::memcpy(v_, p.data(), sizeof(T)); }
+
+ private:
+  std::string name_;
+  T* v_;
+};
+
+/// Contiguous host memory: `std::vector`, `std::string`, `thrust::host_vector` (resizable) or
+/// `std::array`, `std::span`, C arrays (fixed).
+template <class C, class T, bool Resizable>
+class host_range_region final : public region {
+ public:
+  host_range_region(std::string name, C& c) : name_(std::move(name)), c_(&c) {}
+  region_info info() const override {
+    return {name_, region_kind::host_range, strata::detail::type_name<T>(), sizeof(T), std::size(*c_), Resizable};
+  }
+  std::span<const std::byte> stage() override { return bytes_of(data(), std::size(*c_)); }
+  void load(region_info const& saved, std::span<const std::byte> p) override {
+    if constexpr (Resizable) c_->resize(static_cast<std::size_t>(saved.count));
+    if (!p.empty()) std::memcpy(static_cast<void*>(data()), p.data(), p.size());
+  }
+
+ private:
+  T* data() const { return const_cast<T*>(&*std::data(*c_)); }
+  std::string name_;
+  C* c_;
+};
+
+/// A Thrust vector of any system whose `data()` is a Thrust pointer (`thrust::device_vector`,
+/// `thrust::omp::vector`, ...). Where the system's memory is host-accessible it is saved
+/// in place; on CUDA it is staged through a host buffer.
+template <class V>
+class device_range_region final : public region {
+  using T = typename V::value_type;
+
+ public:
+  device_range_region(std::string name, V& v) : name_(std::move(name)), v_(&v) {}
+  region_info info() const override {
+    return {name_, region_kind::device_range, strata::detail::type_name<T>(), sizeof(T), v_->size(), true};
+  }
+  std::span<const std::byte> stage() override {
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    staging_.resize(v_->size());
+    thrust::copy(v_->begin(), v_->end(), staging_.begin());
+    return bytes_of(staging_.data(), staging_.size());
+#else
+    return bytes_of(thrust::raw_pointer_cast(v_->data()), v_->size());
+#endif
+  }
+  void load(region_info const& saved, std::span<const std::byte> p) override {
+    auto const n = static_cast<std::size_t>(saved.count);
+    v_->resize(n);
+    if (n == 0) return;
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    staging_.resize(n);
+    std::memcpy(staging_.data(), p.data(), p.size());
+    thrust::copy(staging_.begin(), staging_.end(), v_->begin());
+#else
+    std::memcpy(static_cast<void*>(thrust::raw_pointer_cast(v_->data())), p.data(), p.size());
+#endif
+  }
+
+ private:
+  std::string name_;
+  V* v_;
+  thrust::host_vector<T> staging_;
+};
+
+/// Any type with a `strata::serializer<T>` specialisation.
+template <class T>
+class user_region final : public region {
+ public:
+  user_region(std::string name, T& v) : name_(std::move(name)), v_(&v) {}
+  region_info info() const override {
+    return {name_, region_kind::user, strata::detail::type_name<T>(), 1, buffer_.size(), true};
+  }
+  std::span<const std::byte> stage() override {
+    buffer_.clear();
+    byte_writer w{buffer_};
+    serializer<T>::save(w, *v_);
+    return buffer_;
+  }
+  void load(region_info const&, std::span<const std::byte> p) override {
+    byte_reader r{p};
+    serializer<T>::load(r, *v_);
+    if (!r.done())
+      throw error("region '" + name_ + "': serializer<" + strata::detail::type_name<T>() + ">::load left " +
+                  std::to_string(r.remaining()) + " of " + std::to_string(p.size()) + " bytes unread");
+  }
+
+ private:
+  std::string name_;
+  T* v_;
+  std::vector<std::byte> buffer_;
+};
+
+template <class P>
+concept thrust_pointer = !std::is_pointer_v<P> && requires(P p) {
+  { thrust::raw_pointer_cast(p) } -> std::same_as<typename std::pointer_traits<P>::element_type*>;
+};
+
+}  // namespace detail
+
+/// \brief A Thrust vector whose storage is reached through a Thrust pointer (device data of any system).
+template <class V>
+concept thrust_device_vector = requires(V& v, std::size_t n) {
+  typename V::value_type;
+  { v.data() } -> detail::thrust_pointer;
+  { v.size() } -> std::convertible_to<std::size_t>;
+  v.resize(n);
+  v.begin();
+} && std::is_trivially_copyable_v<typename V::value_type>;
+
+/// \brief A resizable container of trivially copyable elements in contiguous host memory.
+template <class C>
+concept resizable_host_range = requires(C& c, std::size_t n) {
+  typename C::value_type;
+  { c.data() } -> std::same_as<typename C::value_type*>;
+  { c.size() } -> std::convertible_to<std::size_t>;
+  c.resize(n);
+} && std::is_trivially_copyable_v<typename C::value_type>;
+
+/// \brief A fixed-size contiguous range of trivially copyable elements (`std::array`, `std::span`, C array).
+template <class C>
+concept fixed_host_range = std::ranges::contiguous_range<C> && std::ranges::sized_range<C> &&
+    !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<C>>> &&
+    std::is_trivially_copyable_v<std::ranges::range_value_t<C>>;
+
+/// \brief Anything `protect` accepts.
+template <class T>
+concept protectable = user_serializable<T> || thrust_device_vector<T> || resizable_host_range<T> ||
+    fixed_host_range<T> || std::is_trivially_copyable_v<T>;
+
+/// \brief Makes the region for `x`; the choice goes, in order: serializer<T>, Thrust device
+/// vector, resizable host container, fixed contiguous range, trivially copyable value.
+template <class T>
+std::unique_ptr<region> make_region(std::string name, T& x) {
+  static_assert(protectable<T>,
+                "strata::protect: this type is neither trivially copyable, nor a contiguous range of trivially "
+                "copyable elements, nor a Thrust vector; specialise strata::serializer<T> with save and load.");
+  if constexpr (user_serializable<T>) return std::make_unique<detail::user_region<T>>(std::move(name), x);
+  else if constexpr (thrust_device_vector<T>) return std::make_unique<detail::device_range_region<T>>(std::move(name), x);
+  else if constexpr (resizable_host_range<T>)
+    return std::make_unique<detail::host_range_region<T, typename T::value_type, true>>(std::move(name), x);
+  else if constexpr (fixed_host_range<T>)
+    return std::make_unique<detail::host_range_region<T, std::ranges::range_value_t<T>, false>>(std::move(name), x);
+  else return std::make_unique<detail::value_region<T>>(std::move(name), x);
+}
+
+}  // namespace strata::state

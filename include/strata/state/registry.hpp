@@ -1,0 +1,53 @@
+#pragma once
+/// \file
+/// \brief The registry of protected regions of one rank.
+
+#include <strata/error.hpp>
+#include <strata/state/region.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace strata::state {
+
+/// \brief Protected regions in the order they were protected; names are unique.
+///
+/// \code
+/// strata::state::registry reg;
+/// std::vector<double> u(100);
+/// reg.protect("u", u);
+/// \endcode
+class registry {
+ public:
+  /// \brief Protects `x` under `name`; it must outlive the registry. Protecting a name twice is an error.
+  template <class T>
+  region& protect(std::string name, T& x) {
+    if (name.empty()) throw usage_error("protect: the name of a region must not be empty");
+    if (find(name)) throw usage_error("protect: a region named '" + name + "' is already protected");
+    regions_.push_back(make_region(std::move(name), x));
+    return *regions_.back();
+  }
+  /// \brief Stops protecting `name`; false if it was not protected.
+  bool unprotect(std::string const& name) {
+    auto it = std::find_if(regions_.begin(), regions_.end(), [&](auto const& r) { return r->info().name == name; });
+    if (it == regions_.end()) return false;
+    regions_.erase(it);
+    return true;
+  }
+  [[nodiscard]] region* find(std::string const& name) const {
+    for (auto const& r : regions_)
+      if (r->info().name == name) return r.get();
+    return nullptr;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return regions_.size(); }
+  [[nodiscard]] bool empty() const noexcept { return regions_.empty(); }
+  auto begin() const noexcept { return regions_.begin(); }
+  auto end() const noexcept { return regions_.end(); }
+
+ private:
+  std::vector<std::unique_ptr<region>> regions_;
+};
+
+}  // namespace strata::state

@@ -1,0 +1,53 @@
+#pragma once
+/// \file
+/// \brief The storage driver concept (resource layer: where shards and commit records live).
+
+#include <strata/comm/concepts.hpp>
+#include <strata/snapshot/shard.hpp>
+
+#include <concepts>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata::storage {
+
+/// \brief What a driver found in its location.
+struct listing {
+  std::vector<std::uint64_t> committed;  ///< versions with a commit record, ascending
+  std::vector<std::uint64_t> all;        ///< every version with any trace (shards, directory), ascending
+  std::vector<std::string> foreign;      ///< entries the driver does not recognise
+};
+
+/// \brief One rank's access to checkpoint storage.
+///
+/// - `attach(comm, dir)` prepares the location (errors name it and the rank);
+/// - `write_shard(v, shard)` returns only when the shard is durable (else throws `checkpoint_error`);
+/// - `read_shard(v, rank)` returns the bytes or throws `error` saying why (missing, short read);
+/// - commit records are small texts written atomically by one rank;
+/// - `free_bytes()` lets the pre-check refuse a checkpoint that cannot fit.
+///
+/// Models: `storage::posix_dir`.
+template <class S, class Comm>
+concept driver = std::semiregular<S> && comm::communicator<Comm> &&
+    requires(S& s, Comm const& c, std::filesystem::path const& dir, std::uint64_t v, int rank,
+             snapshot::encoded_shard const& shard, std::string_view text) {
+      { S::name } -> std::convertible_to<std::string_view>;
+      s.attach(c, dir);
+      s.write_shard(v, shard);
+      { s.read_shard(v, rank) } -> std::same_as<std::vector<std::byte>>;
+      s.remove_shard(v, rank);
+      s.write_commit(v, text);
+      { s.read_commit(v) } -> std::same_as<std::optional<std::string>>;
+      s.remove_commit(v);
+      s.remove_version(v);
+      { s.list() } -> std::same_as<listing>;
+      { s.free_bytes() } -> std::same_as<std::optional<std::uint64_t>>;
+      { s.shard_location(v, rank) } -> std::convertible_to<std::string>;
+      { s.commit_location(v) } -> std::convertible_to<std::string>;
+    };
+
+}  // namespace strata::storage

@@ -1,0 +1,260 @@
+#pragma once
+/// \file
+/// \brief `storage::posix_dir`: shards and commit records as files in a directory.
+///
+/// Layout: `DIR/v00000042/r00003.shard` (rank 3's shard of version 42) and
+/// `DIR/v00000042.manifest.json` (the commit record). Every file is written to a
+/// temporary name, fsync'ed, renamed over its final name, and the directory
+/// fsync'ed, so a crash at any instant leaves the old or the new file, never a torn one.
+
+#include <strata/checkpoint/fault.hpp>
+#include <strata/error.hpp>
+#include <strata/storage/concepts.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+namespace strata::storage {
+
+namespace detail {
+
+inline std::string errno_text(int e) { return std::strerror(e); }
+
+/// RAII file descriptor.
+class fd {
+ public:
+  explicit fd(int f = -1) noexcept : f_(f) {}
+  fd(fd&& o) noexcept : f_(std::exchange(o.f_, -1)) {}
+  fd& operator=(fd&& o) noexcept {
+    reset();
+    f_ = std::exchange(o.f_, -1);
+    return *this;
+  }
+  ~fd() { reset(); }
+  [[nodiscard]] int get() const noexcept { return f_; }
+  explicit operator bool() const noexcept { return f_ >= 0; }
+  int release_close() noexcept {
+    int rc = ::close(f_);
+    f_ = -1;
+    return rc;
+  }
+  void reset() noexcept {
+    if (f_ >= 0) ::close(f_);
+    f_ = -1;
+  }
+
+ private:
+  int f_;
+};
+
+inline void fsync_dir(std::filesystem::path const& dir, std::string const& who) {
+  fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!d) throw checkpoint_error(who + ": cannot open directory " + dir.string() + " to sync it: " + errno_text(errno));
+  if (::fsync(d.get()) != 0 && errno != EINVAL)
+    throw checkpoint_error(who + ": fsync of directory " + dir.string() + " failed: " + errno_text(errno));
+}
+
+/// Writes the pieces to `final_path` atomically (temp + fsync + rename + fsync dir).
+/// `halfway` is called once half of the bytes are written (fault injection).
+template <class Halfway>
+void atomic_write(std::filesystem::path const& final_path, std::span<const std::span<const std::byte>> pieces,
+                  std::string const& who, Halfway halfway) {
+  auto const tmp = std::filesystem::path(final_path.string() + ".tmp");
+  auto fail = [&](std::string const& what, int e) {
+    ::unlink(tmp.c_str());
+    throw checkpoint_error(who + ": " + what + " " + tmp.string() + ": " + errno_text(e) +
+                           " (the last committed version is intact)");
+  };
+  fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+  if (!f) fail("cannot create", errno);
+  std::uint64_t total = 0;
+  for (auto p : pieces) total += p.size();
+  std::uint64_t written = 0;
+  bool half_called = false;
+  for (auto p : pieces) {
+    auto const* data = p.data();
+    std::size_t left = p.size();
+    while (left > 0) {
+      // Write at most 64 MiB per call so that the halfway point is reached inside large pieces.
+      ssize_t n = ::write(f.get(), data, std::min<std::size_t>(left, std::size_t{64} << 20));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("write failed on", errno);
+      }
+      data += n;
+      left -= static_cast<std::size_t>(n);
+      written += static_cast<std::uint64_t>(n);
+      if (!half_called && 2 * written >= total) {
+        half_called = true;
+        halfway();
+      }
+    }
+  }
+  if (!half_called) halfway();
+  if (::fsync(f.get()) != 0) fail("fsync failed on", errno);
+  if (f.release_close() != 0) fail("close failed on", errno);
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) fail("rename failed for", errno);
+  fsync_dir(final_path.parent_path(), who);
+}
+
+inline std::vector<std::byte> read_file(std::filesystem::path const& path) {
+  fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : errno_text(errno)));
+  struct stat st{};
+  if (::fstat(f.get(), &st) != 0) throw error(path.string() + ": stat failed: " + errno_text(errno));
+  std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
+  std::size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::read(f.get(), out.data() + got, out.size() - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw error(path.string() + ": read failed: " + errno_text(errno));
+    }
+    if (n == 0) throw error(path.string() + ": file shrank while reading");
+    got += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
+inline char const* version_format() noexcept { return "v%08llu"; }
+
+inline std::optional<std::uint64_t> parse_version(std::string const& name, std::string_view suffix) {
+  if (name.size() != 9 + suffix.size() || name[0] != 'v' || name.substr(9) != suffix) return std::nullopt;
+  std::uint64_t v = 0;
+  for (std::size_t i = 1; i < 9; ++i) {
+    if (name[i] < '0' || name[i] > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(name[i] - '0');
+  }
+  return v;
+}
+
+}  // namespace detail
+
+/// \brief Checkpoint files in a POSIX directory (node-local disk or a shared file system).
+///
+/// \code
+/// strata::checkpointer<strata::comm::mpi, strata::snapshot::full, strata::storage::posix_dir> ckpt{
+///     MPI_COMM_WORLD, {.directory = "/scratch/job42/ckpt"}};
+/// \endcode
+class posix_dir {
+ public:
+  static constexpr std::string_view name = "posix_dir";
+
+  /// \brief Creates `dir` if needed and checks that this rank can write in it.
+  template <comm::communicator Comm>
+  void attach(Comm const& comm, std::filesystem::path const& dir) {
+    rank_ = comm.rank();
+    dir_ = dir;
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec)
+      throw usage_error(who() + ": cannot create checkpoint directory " + dir_.string() + ": " + ec.message());
+    if (!std::filesystem::is_directory(dir_, ec))
+      throw usage_error(who() + ": checkpoint path " + dir_.string() + " exists but is not a directory");
+    auto const probe = dir_ / (".probe.r" + std::to_string(rank_));
+    detail::fd f{::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (!f)
+      throw usage_error(who() + ": checkpoint directory " + dir_.string() + " is not writable: " +
+                        detail::errno_text(errno));
+    f.reset();
+    ::unlink(probe.c_str());
+  }
+
+  void write_shard(std::uint64_t v, snapshot::encoded_shard const& shard) {
+    auto const vdir = version_dir(v);
+    std::error_code ec;
+    if (std::filesystem::create_directory(vdir, ec)) detail::fsync_dir(dir_, who());
+    if (ec) throw checkpoint_error(who() + ": cannot create " + vdir.string() + ": " + ec.message());
+    detail::atomic_write(shard_path(v, rank_), shard.segments, who(),
+                         [&] { fault::point(fault::phase::writing_shard, rank_, v); });
+  }
+  [[nodiscard]] std::vector<std::byte> read_shard(std::uint64_t v, int rank) const {
+    return detail::read_file(shard_path(v, rank));
+  }
+  void remove_shard(std::uint64_t v, int rank) {
+    std::error_code ec;
+    std::filesystem::remove(shard_path(v, rank), ec);
+  }
+
+  void write_commit(std::uint64_t v, std::string_view text) {
+    std::span<const std::byte> piece{reinterpret_cast<std::byte const*>(text.data()), text.size()};
+    detail::atomic_write(commit_path(v), std::span(&piece, 1), who(), [] {});
+  }
+  [[nodiscard]] std::optional<std::string> read_commit(std::uint64_t v) const {
+    auto const p = commit_path(v);
+    std::error_code ec;
+    if (!std::filesystem::exists(p, ec)) return std::nullopt;
+    auto bytes = detail::read_file(p);
+    return std::string(reinterpret_cast<char const*>(bytes.data()), bytes.size());
+  }
+  void remove_commit(std::uint64_t v) {
+    std::error_code ec;
+    if (std::filesystem::remove(commit_path(v), ec)) detail::fsync_dir(dir_, who());
+  }
+  /// \brief Removes the version's folder once it is empty (any rank may call; the last one succeeds).
+  void remove_version(std::uint64_t v) {
+    std::error_code ec;
+    std::filesystem::remove(version_dir(v), ec);  // fails harmlessly while other ranks' shards remain
+  }
+
+  [[nodiscard]] listing list() const {
+    listing out;
+    std::error_code ec;
+    for (auto const& e : std::filesystem::directory_iterator(dir_, ec)) {
+      auto const n = e.path().filename().string();
+      if (auto v = detail::parse_version(n, ".manifest.json")) {
+        out.committed.push_back(*v);
+        out.all.push_back(*v);
+      } else if (auto d = detail::parse_version(n, ""); d && e.is_directory()) {
+        out.all.push_back(*d);
+      } else if (n.rfind(".probe.r", 0) != 0 && !n.ends_with(".tmp")) {
+        out.foreign.push_back((dir_ / n).string());
+      }
+    }
+    std::ranges::sort(out.committed);
+    std::ranges::sort(out.all);
+    out.all.erase(std::unique(out.all.begin(), out.all.end()), out.all.end());
+    return out;
+  }
+  [[nodiscard]] std::optional<std::uint64_t> free_bytes() const {
+    struct statvfs s{};
+    if (::statvfs(dir_.c_str(), &s) != 0) return std::nullopt;
+    return static_cast<std::uint64_t>(s.f_bavail) * s.f_frsize;
+  }
+  [[nodiscard]] std::string shard_location(std::uint64_t v, int rank) const { return shard_path(v, rank).string(); }
+  [[nodiscard]] std::string commit_location(std::uint64_t v) const { return commit_path(v).string(); }
+  [[nodiscard]] std::filesystem::path const& directory() const noexcept { return dir_; }
+
+  friend bool operator==(posix_dir const& a, posix_dir const& b) noexcept { return a.dir_ == b.dir_; }
+
+ private:
+  [[nodiscard]] std::string who() const { return "rank " + std::to_string(rank_); }
+  [[nodiscard]] std::filesystem::path version_dir(std::uint64_t v) const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, detail::version_format(), static_cast<unsigned long long>(v));
+    return dir_ / buf;
+  }
+  [[nodiscard]] std::filesystem::path shard_path(std::uint64_t v, int rank) const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "r%05d.shard", rank);
+    return version_dir(v) / buf;
+  }
+  [[nodiscard]] std::filesystem::path commit_path(std::uint64_t v) const {
+    return std::filesystem::path(version_dir(v).string() + ".manifest.json");
+  }
+
+  std::filesystem::path dir_;
+  int rank_ = 0;
+};
+
+}  // namespace strata::storage
