@@ -36,7 +36,7 @@ class health_monitor {
  public:
   health_monitor() = default;
   health_monitor(std::size_t peers, health_thresholds t = {}, clock::time_point now = clock::now())
-      : thresholds_(t), peers_(peers, peer{now, 0, true, false, 0}), next_check_(now + t.check_period) {
+      : thresholds_(t), peers_(peers, peer{now, 0, false, false, 0}), next_check_(now + std::chrono::duration_cast<clock::duration>(t.check_period)) {
     if (!(t.check_period.count() > 0.0)) throw usage_error("health_thresholds: check_period must be positive");
   }
 
@@ -64,7 +64,7 @@ class health_monitor {
         if (s.heard_since_check) s.heard_since_check = false;
         else ++s.consecutive_failures;
       }
-      next_check_ += thresholds_.check_period;
+      next_check_ += std::chrono::duration_cast<clock::duration>(thresholds_.check_period);
     }
     for (std::size_t p = 0; p < peers_.size(); ++p) {
       auto& s = peers_[p];

@@ -191,6 +191,12 @@ concept task_like = std::movable<T> && requires(T& t, T const& c, clock::time_po
   { c.status() } -> std::same_as<task_status>;
   { c.expired(now) } -> std::same_as<bool>;
   { c.can_retry() } -> std::same_as<bool>;
+  { c.spec() } -> std::convertible_to<task_spec>;
+  { c.attempts() } -> std::convertible_to<unsigned>;
+  { c.retries_used() } -> std::convertible_to<unsigned>;
+  { c.failure_reason() } -> std::convertible_to<std::string>;
+  { T::restored(task_id{}, std::vector<std::byte>{}, task_spec{}, now, task_status::pending, 0u, 0u, reason) }
+      -> std::same_as<T>;
   t.start();
   t.succeed();
   t.fail(reason);

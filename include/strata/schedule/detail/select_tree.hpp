@@ -92,7 +92,7 @@ class sum_tree {
     sum_[node] = w;
     for (node /= 2; node >= 1; node /= 2) sum_[node] = sum_[2 * node] + sum_[2 * node + 1];
   }
-  [[nodiscard]] double total() const noexcept { return sum_[1]; }
+  [[nodiscard]] double total() const noexcept { return sum_.empty() ? 0.0 : sum_[1]; }
   [[nodiscard]] double weight(std::size_t i) const noexcept { return sum_[width_ + i]; }
   /// The leaf where the running sum passes `u` (0 <= u < total); never a zero-weight leaf.
   [[nodiscard]] std::size_t find(double u) const noexcept {
