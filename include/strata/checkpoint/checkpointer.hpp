@@ -72,6 +72,7 @@ class checkpointer {
     Storage storage{};
     Consistency consistency{};
     bool verify_after_write = true;  ///< read each shard back and compare its checksum before voting
+    bool check_free_space = true;    ///< refuse a checkpoint that cannot fit before writing anything
     verbosity log_level = verbosity::warnings;
     std::ostream* log = &std::cerr;
   };
@@ -198,7 +199,8 @@ class checkpointer {
     std::uint64_t need = 0;
     for (auto const& r : registry_) need += r->info().bytes();
     std::string why;
-    if (auto free = opt_.storage.free_bytes(); free && *free < need + need / 20 + (1u << 20))
+    if (auto free = opt_.check_free_space ? opt_.storage.free_bytes() : std::nullopt;
+        free && *free < need + need / 64 + (64u << 10))
       why = "rank " + std::to_string(comm_.rank()) + ": " + opt_.directory.string() + " has " +
             std::to_string(*free >> 20) + " MiB free, version " + std::to_string(v) + " needs about " +
             std::to_string((need >> 20) + 1) + " MiB";

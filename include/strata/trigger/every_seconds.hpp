@@ -18,6 +18,9 @@ struct every_seconds {
   static constexpr bool deterministic = false;
   double seconds = 600.0;
 
+  every_seconds() = default;
+  explicit every_seconds(double s) : seconds(s) {}
+
   [[nodiscard]] bool due(std::uint64_t, clock::time_point now) {
     if (!since_) since_ = now;
     return std::chrono::duration<double>(now - *since_).count() >= seconds;
