@@ -521,19 +521,25 @@ class dispatcher {
       return;
     }
     auto& rec = it->second;
+    bool const current = rec.task.status() == task_status::running && rec.worker == static_cast<int>(w) &&
+                         rec.task.attempts() == r.attempt;
+    if (!current && declared_dead_[w]) {
+      drop(summary_.stale_dropped, "result for task " + std::to_string(r.id) + " attempt " +
+                                       std::to_string(r.attempt) + " from rank " + std::to_string(rank) +
+                                       ", which was declared dead; the task was taken back and reassigned (now " +
+                                       std::string(to_string(rec.task.status())) + "); dropped");
+      return;
+    }
     if (is_terminal(rec.task.status())) {
       drop(summary_.duplicates_dropped, "result for task " + std::to_string(r.id) + " from rank " +
                                             std::to_string(rank) + ", which already " +
                                             std::string(to_string(rec.task.status())) + "; dropped");
       return;
     }
-    if (rec.task.status() != task_status::running || rec.worker != static_cast<int>(w) ||
-        rec.task.attempts() != r.attempt) {
-      std::string why = "result for task " + std::to_string(r.id) + " attempt " + std::to_string(r.attempt) +
-                        " from rank " + std::to_string(rank);
-      why += declared_dead_[w] ? ", which was declared dead; the task was taken back and reassigned; dropped"
-                               : ", an attempt that was taken back; dropped";
-      drop(summary_.stale_dropped, why);
+    if (!current) {
+      drop(summary_.stale_dropped, "result for task " + std::to_string(r.id) + " attempt " +
+                                       std::to_string(r.attempt) + " from rank " + std::to_string(rank) +
+                                       ", an attempt that was taken back; dropped");
       return;
     }
     auto& s = workers_[w];
