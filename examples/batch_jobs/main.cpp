@@ -56,6 +56,7 @@ struct settings {
   double stale_after = 1.0;
   std::size_t checkpoint_every = 64;
   std::size_t work_scale = 20000;
+  double item_sleep_ms = 0.0;
   std::string metrics;
   bool progress = false;
   bool verify = false;
@@ -208,6 +209,8 @@ int run_job(settings const& s, int rank) {
       d.simulate_hang(sched::seconds{s.hang_seconds});
     }
     double const v = compute(c.id, s.work_scale);
+    if (s.item_sleep_ms > 0)  // waiting on I/O, as many batch items do
+      std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(s.item_sleep_ms));
     ++done_by_me;
     std::vector<std::byte> r(sizeof v);
     std::memcpy(r.data(), &v, sizeof v);
@@ -273,6 +276,7 @@ int main(int argc, char** argv) {
   app.add_option("--stale-after", s.stale_after, "A worker is dead after >3 failed checks and this long silent");
   app.add_option("--checkpoint-every", s.checkpoint_every, "Items between queue checkpoints");
   app.add_option("--work-scale", s.work_scale, "Terms per cost unit of an item's reduction");
+  app.add_option("--item-sleep-ms", s.item_sleep_ms, "Extra wait per item (simulated I/O)");
   app.add_option("--metrics", s.metrics, "Prometheus text file, rewritten every second");
   app.add_flag("--progress", s.progress, "Print a progress line");
   app.add_flag("--verify", s.verify, "Only check --out: exactly --items lines with distinct ids and right values");

@@ -58,7 +58,9 @@ PY
     grep -q "wal .*$expect" "$work/run2.log" || fail "no log line about the damaged log ($expect)"
     ;;
   hang_worker)
-    run "$work/run1.log" --hang-at-item 5 --hang-rank 1 --hang-seconds 2.5 || fail "run failed"
+    # items wait a little (simulated I/O) so the healthy workers are still busy when rank 1 answers late
+    run "$work/run1.log" --hang-at-item 5 --hang-rank 1 --hang-seconds 1.0 --item-sleep-ms $((10 * (np - 1))) ||
+      fail "run failed"
     grep -q "rank 1 declared dead" "$work/run1.log" || fail "hung worker not declared dead"
     grep -q "which was declared dead; the task was taken back and reassigned" "$work/run1.log" ||
       fail "late answer not reported"
