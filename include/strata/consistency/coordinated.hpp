@@ -8,9 +8,11 @@
 #include <strata/detail/hash.hpp>
 #include <strata/error.hpp>
 #include <strata/snapshot/shard.hpp>
+#include <strata/storage/byte_buffer.hpp>
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -27,9 +29,9 @@ enum class verdict : std::uint64_t { valid = 0, invalid = 1, refused = 2 };
 
 /// \brief Two-phase coordinated commit.
 ///
-/// Phase 1: each rank writes its shard durably and verifies it (reads it back
-/// and compares the checksum unless verification is off); an all-reduce
-/// agrees. Phase 2: rank 0 writes the commit record atomically; a version
+/// Phase 1: each rank writes its shard durably (temp file, fsync, rename, fsync
+/// of the directory) and verifies it: its size always, its checksum read back
+/// when `verify` is on; an all-reduce agrees. Phase 2: rank 0 writes the commit record atomically; a version
 /// without it does not exist. A failure anywhere throws `checkpoint_error` on
 /// every rank, naming the rank and the cause, and leaves the previous version intact.
 ///
@@ -48,16 +50,25 @@ struct coordinated {
     shard_vote mine;
     std::string why;
     try {
-      detail::xxh3_stream h;
-      for (auto s : shard.segments) h.update(s);
-      mine = {shard.bytes(), h.digest()};
-      storage.write_shard(v, shard);
-      if (verify) {
-        auto back = storage.read_shard(v, rank);
-        if (back.size() != mine.bytes || detail::xxh3(back) != mine.xxh3)
-          throw checkpoint_error("rank " + std::to_string(rank) + ": " + storage.shard_location(v, rank) +
-                                 " does not read back as written");
+      // The checksum is computed while the shard is written (the write is mostly waiting on the disk).
+      auto hashing = std::async(std::launch::async, [&shard] {
+        detail::xxh3_stream h;
+        for (auto s : shard.segments) h.update(s);
+        return h.digest();
+      });
+      try {
+        storage.write_shard(v, shard);
+      } catch (...) {
+        hashing.wait();
+        throw;
       }
+      mine = {shard.bytes(), hashing.get()};
+      // Verify: the durable shard has the size written, and with `verify` reads back to the same checksum.
+      storage::byte_buffer const back = storage.read_shard(v, rank);
+      if (back.size() != mine.bytes || (verify && detail::xxh3(back.span()) != mine.xxh3))
+        throw checkpoint_error("rank " + std::to_string(rank) + ": " + storage.shard_location(v, rank) +
+                               " does not read back as written (" + std::to_string(back.size()) + " of " +
+                               std::to_string(mine.bytes) + " bytes" + (verify ? ", checksum compared" : "") + ")");
     } catch (std::exception const& e) {
       why = e.what();
     }

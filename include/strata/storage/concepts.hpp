@@ -4,6 +4,7 @@
 
 #include <strata/comm/concepts.hpp>
 #include <strata/snapshot/shard.hpp>
+#include <strata/storage/byte_buffer.hpp>
 
 #include <concepts>
 #include <cstdint>
@@ -38,7 +39,7 @@ concept driver = std::semiregular<S> && comm::communicator<Comm> &&
       { S::name } -> std::convertible_to<std::string_view>;
       s.attach(c, dir);
       s.write_shard(v, shard);
-      { s.read_shard(v, rank) } -> std::same_as<std::vector<std::byte>>;
+      { s.read_shard(v, rank) } -> std::convertible_to<byte_buffer>;
       s.remove_shard(v, rank);
       s.write_commit(v, text);
       { s.read_commit(v) } -> std::same_as<std::optional<std::string>>;

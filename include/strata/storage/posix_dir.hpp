@@ -178,8 +178,9 @@ class posix_dir {
     detail::atomic_write(shard_path(v, rank_), shard.segments, who(),
                          [&] { fault::point(fault::phase::writing_shard, rank_, v); });
   }
-  [[nodiscard]] std::vector<std::byte> read_shard(std::uint64_t v, int rank) const {
-    return detail::read_file(shard_path(v, rank));
+  /// \brief The shard mapped read-only from its file (no copy).
+  [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const {
+    return byte_buffer::map_file(shard_path(v, rank));
   }
   void remove_shard(std::uint64_t v, int rank) {
     std::error_code ec;
