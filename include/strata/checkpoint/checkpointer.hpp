@@ -2,6 +2,7 @@
 /// \file
 /// \brief `strata::checkpointer`: protect state, checkpoint it when the trigger says, restore it.
 
+#include <strata/checkpoint/async_writer.hpp>
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/manifest.hpp>
 #include <strata/checkpoint/retention.hpp>
@@ -11,6 +12,7 @@
 #include <strata/consistency/coordinated.hpp>
 #include <strata/detail/hash.hpp>
 #include <strata/error.hpp>
+#include <strata/snapshot/chained.hpp>
 #include <strata/snapshot/full.hpp>
 #include <strata/state/registry.hpp>
 #include <strata/storage/posix_dir.hpp>
@@ -18,8 +20,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,8 +37,18 @@ struct checkpoint_stats {
   std::uint64_t bytes = 0;        ///< this rank's shard
   double encode_seconds = 0;      ///< staging and encoding (application blocked)
   double commit_seconds = 0;      ///< write, verify and the protocol
-  double total_seconds = 0;       ///< application blocked in all
+  double total_seconds = 0;       ///< application blocked in all (async: staging only)
+  std::uint64_t superseded = 0;   ///< async: staged versions replaced before they were written
 };
+
+namespace checkpoint::detail {
+/// A communicator of its own for the background writer's collectives (MPI: a duplicate).
+template <comm::communicator Comm>
+Comm duplicate_for_writer(Comm const& c) {
+  if constexpr (requires { Comm::duplicate(c.native()); }) return Comm::duplicate(c.native());
+  else return c;
+}
+}  // namespace checkpoint::detail
 
 /// \brief Checkpoints the protected state of every rank of `Comm`, composed from policies.
 ///
@@ -46,7 +61,12 @@ struct checkpoint_stats {
 /// ckpt.protect("step", step);
 /// if (auto v = ckpt.restore_latest()) std::printf("resumed from version %llu\n", *v);
 /// while (step < steps) { advance(u); ++step; ckpt.step(step); }
+/// ckpt.wait();   // with .async = true: drain the background writer (collective)
 /// \endcode
+///
+/// With `.async = true`, `step()`/`checkpoint()` return once the state is staged into host memory
+/// (double-buffered, encoded while staging); writing, verifying and the commit protocol run on a background thread with a communicator of its own. See
+/// `checkpoint/async_writer.hpp` for what happens when the writer falls behind.
 template <comm::communicator Comm = comm::mpi, snapshot::strategy Snapshot = snapshot::full,
           class Storage = storage::posix_dir, consistency::protocol Consistency = consistency::coordinated,
           trigger::policy Trigger = trigger::every_n, retention::policy Retention = retention::keep_last<>>
@@ -71,8 +91,9 @@ class checkpointer {
     Snapshot snapshot{};
     Storage storage{};
     Consistency consistency{};
-    bool verify_after_write = true;  ///< read each shard back and compare its checksum before voting
+    bool verify_after_write = false;  ///< re-read each shard and compare its checksum before voting (sizes are always checked)
     bool check_free_space = true;    ///< refuse a checkpoint that cannot fit before writing anything
+    bool async = false;              ///< write and commit on a background thread (needs MPI_THREAD_MULTIPLE)
     verbosity log_level = verbosity::warnings;
     std::ostream* log = &std::cerr;
   };
@@ -86,7 +107,19 @@ class checkpointer {
     } catch (std::exception const& e) {
       why = e.what();
     }
+    if (why.empty() && opt_.async) why = thread_support_problem();
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
+    if (opt_.async) {
+      wcomm_.emplace(checkpoint::detail::duplicate_for_writer(comm_));
+      writer_ = std::make_unique<checkpoint::async_writer<job>>([this](job& j) { run_job(j); });
+    }
+  }
+
+  /// \brief Drains the background writer; a failure it had not yet reported is logged (never thrown).
+  ~checkpointer() {
+    if (!writer_) return;
+    writer_->drain();
+    if (auto f = writer_->failure()) log_.warn("background checkpoint failed and was not reported before destruction: " + *f);
   }
 
   checkpointer(checkpointer const&) = delete;
@@ -96,7 +129,12 @@ class checkpointer {
   /// of any system, user types with `strata::serializer<T>`). `x` must outlive the checkpointer.
   template <class T>
   void protect(std::string name, T& x) {
-    registry_.protect(std::move(name), x);
+    registry_.protect(name, x);
+    if constexpr (snapshot::device_aware<Snapshot> && !strata::user_serializable<T> && state::thrust_device_vector<T>)
+      opt_.snapshot.watch_device(std::move(name), [&x] {
+        return std::pair{reinterpret_cast<std::byte const*>(thrust::raw_pointer_cast(x.data())),
+                         static_cast<std::size_t>(x.size()) * sizeof(typename T::value_type)};
+      });
   }
   /// \brief Stops protecting `name`.
   bool unprotect(std::string const& name) { return registry_.unprotect(name); }
@@ -107,57 +145,14 @@ class checkpointer {
     step_ = i;
     bool due = opt_.trigger.due(i, trigger::clock::now());
     if constexpr (!Trigger::deterministic) due = comm_.all_reduce(std::uint64_t{due}, comm::reduce_op::max) != 0;
-    if (due) checkpoint();
+    if (due) checkpoint_impl(checkpoint::urgency::periodic);
     return due;
   }
 
-  /// \brief Collective: checkpoints now, whatever the trigger says. \returns the committed version.
+  /// \brief Collective: checkpoints now, whatever the trigger says. \returns the version: committed
+  /// (synchronous), or staged and queued ahead of any periodic one (async; `wait()` to see it committed).
   /// \throws checkpoint_error on every rank if any rank fails; the previous version stays intact.
-  std::uint64_t checkpoint() {
-    using sec = std::chrono::duration<double>;
-    auto const t0 = trigger::clock::now();
-    if (!next_version_) discover_next_version();
-    auto const v = *next_version_;
-    precheck(v);
-
-    snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
-    auto shard = opt_.snapshot.encode(registry_, id);
-    auto const t1 = trigger::clock::now();
-
-    manifest m;
-    if (comm_.rank() == 0) {
-      m.id = manifest::new_id();
-      m.version = v;
-      m.created_unix_ms = manifest::now_unix_ms();
-      m.ranks = static_cast<std::uint32_t>(comm_.size());
-      m.step = step_;
-      m.snapshot = Snapshot::name;
-      m.storage = Storage::name;
-      m.consistency = Consistency::name;
-      m.parent = parent_;
-      m.version_vector.assign(static_cast<std::size_t>(comm_.size()), v);
-    }
-    std::string record;
-    next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
-    opt_.consistency.commit(comm_, opt_.storage, v, shard, opt_.verify_after_write,
-                            [&](std::vector<consistency::shard_vote> const& votes) {
-                              for (std::size_t r = 0; r < votes.size(); ++r)
-                                m.shards.push_back({static_cast<std::uint32_t>(r),
-                                                    relative_location(v, static_cast<int>(r)),
-                                                    votes[r].bytes, votes[r].xxh3});
-                              record = m.to_text();
-                              return record;
-                            });
-    auto const t2 = trigger::clock::now();
-    remember_commit(v, m.id, record);
-    stats_ = {v, shard.bytes(), sec(t1 - t0).count(), sec(t2 - t1).count(), sec(t2 - t0).count()};
-    opt_.trigger.record({step_, t2, stats_.total_seconds, stats_.bytes});
-    if (comm_.rank() == 0)
-      log_.info("committed version " + std::to_string(v) + " at step " + std::to_string(step_) + " (" +
-                std::to_string(stats_.bytes) + " bytes on rank 0, " + std::to_string(stats_.total_seconds) + " s)");
-    retire();
-    return v;
-  }
+  std::uint64_t checkpoint() { return checkpoint_impl(checkpoint::urgency::forced); }
 
   /// \brief Collective: restores the newest version every rank holds complete and valid.
   /// Falls back to older versions with a warning; returns nullopt when the directory holds none.
@@ -168,24 +163,220 @@ class checkpointer {
   /// \brief Collective: restores exactly `version` (rolling back); later checkpoints start a new branch.
   std::uint64_t restore(std::uint64_t version) { return *restore_impl(version); }
 
-  /// \brief Drains pending work (synchronous checkpointer: nothing is ever pending).
-  void wait() {}
+  /// \brief Drains pending work. Synchronous: nothing is ever pending. Async (collective): returns once
+  /// every queued version is committed; throws `checkpoint_error` on every rank if one failed.
+  void wait() {
+    if (!writer_) return;
+    writer_->drain();
+    report_writer_failure();
+  }
 
   /// \brief Versions committed in the directory, ascending (as this rank sees them).
   [[nodiscard]] std::vector<std::uint64_t> versions() const { return opt_.storage.list().committed; }
   /// \brief The version restored or last committed by this checkpointer.
   [[nodiscard]] std::optional<std::uint64_t> current_version() const {
+    std::lock_guard g{mu_};
     return parent_ ? std::optional(parent_->version) : std::nullopt;
   }
-  [[nodiscard]] checkpoint_stats const& last_stats() const noexcept { return stats_; }
+  /// \brief Figures of the last checkpoint (async: staging figures at once, write figures once committed).
+  [[nodiscard]] checkpoint_stats last_stats() const {
+    std::lock_guard g{mu_};
+    auto s = stats_;
+    if (writer_) s.superseded = writer_->superseded();
+    return s;
+  }
+  /// \brief Whether checkpoints are written in the background.
+  [[nodiscard]] bool asynchronous() const noexcept { return writer_ != nullptr; }
   [[nodiscard]] std::uint64_t last_step() const noexcept { return step_; }
   [[nodiscard]] Comm const& communicator() const noexcept { return comm_; }
   [[nodiscard]] options const& settings() const noexcept { return opt_; }
   [[nodiscard]] Storage& storage() noexcept { return opt_.storage; }
+  [[nodiscard]] Snapshot& snapshot_policy() noexcept { return opt_.snapshot; }
   [[nodiscard]] Trigger& trigger_policy() noexcept { return opt_.trigger; }
 
  private:
   using manifest = checkpoint::manifest;
+
+  /// A staged checkpoint on its way to storage.
+  struct job {
+    std::uint64_t version = 0;
+    std::uint64_t step = 0;
+    std::int64_t created_unix_ms = 0;
+    snapshot::encoded_shard shard;
+    std::vector<std::uint64_t> depends_on;
+  };
+
+  static std::string thread_support_problem() {
+    if constexpr (std::same_as<Comm, comm::mpi>) {
+      int level = MPI_THREAD_SINGLE;
+      MPI_Query_thread(&level);
+      if (level < MPI_THREAD_MULTIPLE)
+        return "checkpointer: .async = true needs MPI initialised with MPI_THREAD_MULTIPLE "
+               "(strata::comm::mpi_environment requests it; this MPI provided less)";
+    }
+    return {};
+  }
+
+  std::uint64_t checkpoint_impl(checkpoint::urgency u) {
+    using sec = std::chrono::duration<double>;
+    auto const t0 = trigger::clock::now();
+    if (writer_) report_writer_failure();
+    if (!next_version_) discover_next_version();
+    auto const v = *next_version_;
+    precheck(v);
+    next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
+    if (writer_) make_room();
+
+    snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
+    job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
+    if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
+    if (writer_) stage(j);
+    auto const t1 = trigger::clock::now();
+
+    if (writer_) {
+      std::uint64_t bytes = j.shard.bytes();
+      {
+        auto l = writer_->hold();
+        writer_->push(l, std::move(j), u);
+      }
+      auto const t2 = trigger::clock::now();
+      {
+        std::lock_guard g{mu_};
+        stats_.version = v;
+        stats_.bytes = bytes;
+        stats_.encode_seconds = sec(t1 - t0).count();
+        stats_.total_seconds = sec(t2 - t0).count();
+      }
+      opt_.trigger.record({step_, t2, sec(t2 - t0).count(), bytes});
+      return v;
+    }
+
+    try {
+      commit_job(comm_, j);
+    } catch (...) {
+      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(v);
+      throw;
+    }
+    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.committed(v);
+    auto const t2 = trigger::clock::now();
+    {
+      std::lock_guard g{mu_};
+      stats_ = {v, j.shard.bytes(), sec(t1 - t0).count(), sec(t2 - t1).count(), sec(t2 - t0).count(), 0};
+    }
+    opt_.trigger.record({step_, t2, sec(t2 - t0).count(), j.shard.bytes()});
+    return v;
+  }
+
+  /// Async: copies the shard's bytes that still point into the application's memory into a
+  /// staging buffer, so that the application may change its state as soon as this returns.
+  void stage(job& j) {
+    auto& sh = j.shard;
+    auto inside = [&](std::span<const std::byte> s) {
+      return sh.owned.empty() || s.empty() ||
+             (s.data() >= sh.owned.data() && s.data() + s.size() <= sh.owned.data() + sh.owned.size());
+    };
+    if (std::all_of(sh.segments.begin(), sh.segments.end(), inside)) return;
+    auto buf = writer_->take_buffer();
+    buf.resize(static_cast<std::size_t>(sh.bytes()));
+    std::size_t off = 0;
+    for (auto s : sh.segments) {
+      if (!s.empty()) std::memcpy(buf.data() + off, s.data(), s.size());
+      off += s.size();
+    }
+    sh.owned = std::move(buf);
+    sh.segments.assign(1, std::span<const std::byte>(sh.owned));
+  }
+
+  /// Async, collective: frees the waiting slot. A waiting periodic version that every rank still
+  /// holds unstarted is superseded by this newer one (it is never written; its number is skipped);
+  /// otherwise this call blocks until the waiting one has started, i.e. behind one in flight.
+  void make_room() {
+    auto l = writer_->hold();
+    auto const w = writer_->waiting(l);
+    // The lock is held through the vote, so no writer can start the waiting job meanwhile.
+    auto const replace = comm_.all_reduce(std::uint64_t{w && *w == checkpoint::urgency::periodic}, comm::reduce_op::min);
+    if (replace) {
+      auto old = writer_->take_waiting(l);
+      l.unlock();
+      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(old->version);
+      if (comm_.rank() == 0)
+        log_.info("writer behind: staged version " + std::to_string(old->version) + " superseded before it was written");
+      writer_->give_buffer(std::move(old->shard.owned));
+      return;
+    }
+    writer_->wait_for_slot(l);
+  }
+
+  /// Async, collective: a failure of the background writer is reported on every rank.
+  void report_writer_failure() {
+    auto f = writer_->failure();
+    auto a = comm::agree(comm_, f ? 1 : 0, f ? *f : std::string{});
+    if (a) return;
+    writer_->drain();  // every rank's writer fails the same version: wait until this one has too
+    writer_->acknowledge();
+    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();
+    throw checkpoint_error("background checkpoint failed (" + std::to_string(writer_->discarded()) +
+                           " queued version(s) discarded): " + a.reason);
+  }
+
+  void run_job(job& j) {
+    using sec = std::chrono::duration<double>;
+    auto const t0 = trigger::clock::now();
+    commit_job(*wcomm_, j);
+    auto const t1 = trigger::clock::now();
+    {
+      std::lock_guard g{mu_};
+      stats_.commit_seconds = sec(t1 - t0).count();
+    }
+    writer_->give_buffer(std::move(j.shard.owned));
+  }
+
+  /// Writes and commits one staged version through the consistency protocol on `c`, then retires.
+  void commit_job(Comm const& c, job& j) {
+    auto const v = j.version;
+    manifest m;
+    if (c.rank() == 0) {
+      m.id = manifest::new_id();
+      m.version = v;
+      m.created_unix_ms = j.created_unix_ms;
+      m.ranks = static_cast<std::uint32_t>(c.size());
+      m.step = j.step;
+      m.snapshot = Snapshot::name;
+      m.storage = Storage::name;
+      m.consistency = Consistency::name;
+      {
+        std::lock_guard g{mu_};
+        m.parent = parent_;
+      }
+      m.version_vector.assign(static_cast<std::size_t>(c.size()), v);
+      m.depends_on = j.depends_on;
+    }
+    std::string record;
+    opt_.consistency.commit(c, opt_.storage, v, j.shard, opt_.verify_after_write,
+                            [&](std::vector<consistency::shard_vote> const& votes) {
+                              for (std::size_t r = 0; r < votes.size(); ++r)
+                                m.shards.push_back({static_cast<std::uint32_t>(r),
+                                                    relative_location(v, static_cast<int>(r)),
+                                                    votes[r].bytes, votes[r].xxh3});
+                              record = m.to_text();
+                              return record;
+                            });
+    if constexpr (requires { opt_.storage.replicate_commit(v, std::string_view{}); }) {
+      // Storage that keeps commit records per rank (memory) gets a copy everywhere.
+      std::uint64_t n = record.size();
+      c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
+      record.resize(static_cast<std::size_t>(n));
+      c.broadcast(std::as_writable_bytes(std::span(record.data(), record.size())), 0);
+      if (c.rank() != 0) opt_.storage.replicate_commit(v, record);
+    }
+    remember_commit(c, v, m.id, record);
+    deps_[v] = j.depends_on;
+    if (c.rank() == 0)
+      log_.info("committed version " + std::to_string(v) + " at step " + std::to_string(j.step) + " (" +
+                std::to_string(j.shard.bytes()) + " bytes on rank 0" +
+                (j.depends_on.empty() ? std::string{} : ", delta on version " + std::to_string(j.depends_on.back())) + ")");
+    retire(c);
+  }
 
   void discover_next_version() {
     auto const l = opt_.storage.list();
@@ -216,41 +407,70 @@ class checkpointer {
     return rel.empty() ? full.string() : rel.string();
   }
 
-  void remember_commit(std::uint64_t v, std::string const& id, std::string const& record_on_rank0) {
+  void remember_commit(Comm const& c, std::uint64_t v, std::string const& id, std::string const& record_on_rank0) {
     // Rank 0 built the record; the others learn its hash, which the next version's manifest chains to.
-    std::uint64_t h = comm_.rank() == 0 ? detail::xxh3(record_on_rank0) : 0;
-    comm_.broadcast(std::as_writable_bytes(std::span(&h, 1)), 0);
+    std::uint64_t h = c.rank() == 0 ? detail::xxh3(record_on_rank0) : 0;
+    c.broadcast(std::as_writable_bytes(std::span(&h, 1)), 0);
+    std::lock_guard g{mu_};
     parent_ = checkpoint::parent_link{v, id, h};
   }
 
-  void retire() {
+  /// What each committed version depends on (rank 0 reads manifests it has not seen commit).
+  retention::dependency_map dependencies(std::vector<std::uint64_t> const& committed) {
+    retention::dependency_map out;
+    for (auto v : committed) {
+      auto it = deps_.find(v);
+      if (it == deps_.end()) {
+        std::vector<std::uint64_t> d;
+        try {
+          if (auto t = opt_.storage.read_commit(v)) d = manifest::parse(*t, opt_.storage.commit_location(v)).depends_on;
+        } catch (error const&) {
+        }
+        it = deps_.emplace(v, std::move(d)).first;
+      }
+      out[v] = it->second;
+    }
+    return out;
+  }
+
+  void retire(Comm const& c) {
     auto const l = opt_.storage.list();
     auto committed = l.committed;
-    auto doomed = opt_.retention.retire(committed);
+    std::vector<std::uint64_t> doomed;
+    if (c.rank() == 0) {
+      auto const deps = dependencies(committed);
+      if constexpr (retention::dependency_aware<Retention>) doomed = opt_.retention.retire(committed, deps);
+      else doomed = opt_.retention.retire(committed);
+      doomed = retention::protect_dependencies(committed, std::move(doomed), deps);  // whatever the policy says
+    }
     // Every rank must retire the same versions: rank 0's view decides.
-    std::uint64_t n = comm_.rank() == 0 ? doomed.size() : 0;
-    comm_.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
+    std::uint64_t n = c.rank() == 0 ? doomed.size() : 0;
+    c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
     doomed.resize(static_cast<std::size_t>(n));
-    comm_.broadcast(std::as_writable_bytes(std::span(doomed.data(), doomed.size())), 0);
+    c.broadcast(std::as_writable_bytes(std::span(doomed.data(), doomed.size())), 0);
     for (auto v : doomed) {
-      if (comm_.rank() == 0) opt_.storage.remove_commit(v);  // the version stops existing first
-      opt_.storage.remove_shard(v, comm_.rank());
+      if (c.rank() == 0) opt_.storage.remove_commit(v);  // the version stops existing first
+      opt_.storage.remove_shard(v, c.rank());
       opt_.storage.remove_version(v);
+      deps_.erase(v);
     }
     // Leftovers of aborted or crashed attempts older than the current version are not history.
-    auto const current = parent_ ? parent_->version : 0;
+    std::uint64_t current = 0;
+    {
+      std::lock_guard g{mu_};
+      current = parent_ ? parent_->version : 0;
+    }
     for (auto v : l.all)
       if (v < current && !std::binary_search(committed.begin(), committed.end(), v)) {
-        opt_.storage.remove_shard(v, comm_.rank());
+        opt_.storage.remove_shard(v, c.rank());
         opt_.storage.remove_version(v);
       }
-    if (!doomed.empty() && comm_.rank() == 0)
-      log_.info("retired " + std::to_string(doomed.size()) + " old version(s), oldest kept is now " +
-                std::to_string(committed[doomed.size()]));
+    if (!doomed.empty() && c.rank() == 0)
+      log_.info("retired " + std::to_string(doomed.size()) + " old version(s)");
   }
 
   /// Local check of version v: manifest, rank count, chain, shard checksum, region shapes.
-  consistency::verdict check_local(std::uint64_t v, std::string& why, std::vector<std::byte>& shard_bytes,
+  consistency::verdict check_local(std::uint64_t v, std::string& why, storage::byte_buffer& shard_bytes,
                                    std::vector<snapshot::decoded_region>& regions, manifest& m) {
     int const rank = comm_.rank();
     std::string const me = "rank " + std::to_string(rank);
@@ -274,10 +494,16 @@ class checkpointer {
       if (shard_bytes.size() != rec.bytes)
         throw error(opt_.storage.shard_location(v, rank) + ": " + std::to_string(shard_bytes.size()) +
                     " bytes, the manifest records " + std::to_string(rec.bytes) + " (truncated or replaced)");
-      if (detail::xxh3(shard_bytes) != rec.xxh3)
+      if (detail::xxh3(shard_bytes.span()) != rec.xxh3)
         throw error(opt_.storage.shard_location(v, rank) + ": checksum mismatch (the shard is corrupt)");
       snapshot::shard_id const id{v, static_cast<std::uint32_t>(rank), m.ranks};
-      regions = opt_.snapshot.decode(shard_bytes, id, opt_.storage.shard_location(v, rank));
+      if constexpr (snapshot::chained<Snapshot>) {
+        regions = decode_chain(m, id, shard_bytes.span());
+      } else {
+        if (!m.depends_on.empty())
+          throw error(where + ": depends on older versions, which this snapshot strategy cannot apply");
+        regions = opt_.snapshot.decode(shard_bytes.span(), id, opt_.storage.shard_location(v, rank));
+      }
     } catch (error const& e) {
       why = me + ": " + e.what();
       return consistency::verdict::invalid;
@@ -299,6 +525,36 @@ class checkpointer {
     return consistency::verdict::valid;
   }
 
+  /// This rank's shards of the whole chain of `m` (base first), each checked against its own manifest,
+  /// decoded together; a missing or damaged link makes the version invalid (restore falls back).
+  std::vector<snapshot::decoded_region> decode_chain(manifest const& m, snapshot::shard_id id,
+                                                     std::span<const std::byte> newest) {
+    int const rank = comm_.rank();
+    std::vector<storage::byte_buffer> held;
+    std::vector<snapshot::shard_id> ids;
+    for (auto d : m.depends_on) {
+      auto const dwhere = opt_.storage.commit_location(d);
+      auto text = opt_.storage.read_commit(d);
+      if (!text)
+        throw error("version " + std::to_string(m.version) + " depends on version " + std::to_string(d) +
+                    ", whose commit record " + dwhere + " is missing");
+      auto dm = manifest::parse(*text, dwhere);
+      if (dm.ranks != m.ranks || dm.version != d) throw error(dwhere + ": does not match the chain of version " + std::to_string(m.version));
+      storage::byte_buffer bytes = opt_.storage.read_shard(d, rank);
+      auto const& rec = dm.shards[static_cast<std::size_t>(rank)];
+      if (bytes.size() != rec.bytes || detail::xxh3(bytes.span()) != rec.xxh3)
+        throw error(opt_.storage.shard_location(d, rank) + ": truncated or corrupt (version " + std::to_string(m.version) +
+                    " depends on it)");
+      held.push_back(std::move(bytes));
+      ids.push_back({d, static_cast<std::uint32_t>(rank), m.ranks});
+    }
+    std::vector<std::span<const std::byte>> views;
+    for (auto const& h : held) views.push_back(h.span());
+    views.push_back(newest);
+    ids.push_back(id);
+    return opt_.snapshot.decode_chain(views, ids, opt_.storage.shard_location(m.version, rank));
+  }
+
   /// The parent's manifest, where still kept, must hash to what this manifest recorded.
   void check_chain(manifest const& m) {
     if (!m.parent) return;
@@ -314,6 +570,12 @@ class checkpointer {
   }
 
   std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact) {
+    if (writer_) {
+      writer_->drain();
+      if (auto f = writer_->failure()) log_.warn("background checkpoint failed before this restore: " + *f);
+      writer_->acknowledge();
+    }
+    if constexpr (requires { opt_.storage.recover(comm_); }) opt_.storage.recover(comm_);  // e.g. partner copies
     auto const l = opt_.storage.list();
     if (comm_.rank() == 0)
       for (auto const& f : l.foreign) log_.warn("ignoring foreign entry in the checkpoint directory: " + f);
@@ -322,7 +584,7 @@ class checkpointer {
       candidates.clear();
       if (std::binary_search(l.committed.begin(), l.committed.end(), *exact)) candidates.push_back(*exact);
     }
-    std::vector<std::byte> shard_bytes;
+    storage::byte_buffer shard_bytes;
     std::vector<snapshot::decoded_region> regions;
     manifest m;
     std::uint64_t checked = 0;
@@ -359,10 +621,14 @@ class checkpointer {
         log_.warn("version " + std::to_string(*chosen) + " holds region '" + d.info.name +
                   "' which is not protected now; it was not restored");
     step_ = m.step;
-    parent_ = checkpoint::parent_link{*chosen, m.id, 0};
-    if (auto text = opt_.storage.read_commit(*chosen)) parent_->manifest_xxh3 = detail::xxh3(*text);
+    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.adopt_restored();
+    {
+      std::lock_guard g{mu_};
+      parent_ = checkpoint::parent_link{*chosen, m.id, 0};
+      if (auto text = opt_.storage.read_commit(*chosen)) parent_->manifest_xxh3 = detail::xxh3(*text);
+      stats_ = {*chosen, shard_bytes.size(), 0, 0, 0, 0};
+    }
     discover_next_version();
-    stats_ = {*chosen, shard_bytes.size(), 0, 0, 0};
     if (comm_.rank() == 0)
       log_.info("restored version " + std::to_string(*chosen) + " (step " + std::to_string(m.step) + ")" +
                 (*next_version_ > *chosen + 1 ? "; new checkpoints start a branch at version " +
@@ -380,6 +646,10 @@ class checkpointer {
   std::optional<checkpoint::parent_link> parent_;
   std::vector<std::string> chain_warnings_;
   checkpoint_stats stats_;
+  retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
+  mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
+  std::optional<Comm> wcomm_;               ///< the background writer's own communicator
+  std::unique_ptr<checkpoint::async_writer<job>> writer_;  // last: joined before the rest is destroyed
 };
 
 }  // namespace strata

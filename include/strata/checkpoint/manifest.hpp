@@ -55,6 +55,9 @@ struct manifest {
   std::optional<parent_link> parent;
   std::vector<std::uint64_t> version_vector;
   std::vector<shard_record> shards;
+  /// \brief Versions this one needs to be restored (incremental chains: base first); empty for a
+  /// self-contained version. Written only when non-empty, so older manifests read unchanged.
+  std::vector<std::uint64_t> depends_on;
 
   /// \brief The JSON text written to storage, ending with its own checksum.
   [[nodiscard]] std::string to_text() const {
@@ -102,6 +105,9 @@ struct manifest {
         m.shards.push_back({s.at("rank").get<std::uint32_t>(), s.at("location").get<std::string>(),
                             s.at("bytes").get<std::uint64_t>(), *h});
       }
+      if (auto d = j.find("depends_on"); d != j.end()) m.depends_on = d->get<std::vector<std::uint64_t>>();
+      for (auto d : m.depends_on)
+        if (d >= m.version) throw error("depends on version " + std::to_string(d) + ", which is not older");
       if (m.shards.size() != m.ranks) throw error("lists " + std::to_string(m.shards.size()) + " shards for " + std::to_string(m.ranks) + " ranks");
       for (std::uint32_t r = 0; r < m.ranks; ++r)
         if (m.shards[r].rank != r) throw error("shard list is not ordered by rank");
@@ -153,6 +159,7 @@ struct manifest {
     else
       j["parent"] = nullptr;
     j["version_vector"] = version_vector;
+    if (!depends_on.empty()) j["depends_on"] = depends_on;
     j["shards"] = nlohmann::json::array();
     for (auto const& s : shards)
       j["shards"].push_back({{"rank", s.rank}, {"location", s.location}, {"bytes", s.bytes}, {"xxh3", detail::to_hex(s.xxh3)}});

@@ -2,18 +2,52 @@
 /// \file
 /// \brief Retention (logical layer: how long versions are kept).
 
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <map>
+#include <set>
 #include <span>
 #include <vector>
 
 namespace strata::retention {
 
+/// \brief For each committed version, the versions it needs to be restored (incremental chains).
+using dependency_map = std::map<std::uint64_t, std::vector<std::uint64_t>>;
+
 /// \brief Chooses which committed versions to retire after a commit.
+///
+/// A policy may also offer `retire(committed, dependencies)`; the checkpointer then uses it. Either
+/// way the checkpointer never deletes a version that a kept version depends on (`protect_dependencies`).
 template <class R>
 concept policy = std::copyable<R> && requires(R const& r, std::span<const std::uint64_t> committed) {
   { r.retire(committed) } -> std::same_as<std::vector<std::uint64_t>>;
 };
+
+/// \brief A policy that takes incremental chains into account itself.
+template <class R>
+concept dependency_aware = policy<R> &&
+    requires(R const& r, std::span<const std::uint64_t> committed, dependency_map const& deps) {
+      { r.retire(committed, deps) } -> std::same_as<std::vector<std::uint64_t>>;
+    };
+
+/// \brief Removes from `doomed` every version that a version not in `doomed` needs (transitively).
+inline std::vector<std::uint64_t> protect_dependencies(std::span<const std::uint64_t> committed,
+                                                       std::vector<std::uint64_t> doomed, dependency_map const& deps) {
+  std::set<std::uint64_t> keep;
+  for (auto v : committed)
+    if (std::find(doomed.begin(), doomed.end(), v) == doomed.end()) keep.insert(v);
+  std::vector<std::uint64_t> todo(keep.begin(), keep.end());
+  while (!todo.empty()) {
+    auto v = todo.back();
+    todo.pop_back();
+    if (auto it = deps.find(v); it != deps.end())
+      for (auto d : it->second)
+        if (keep.insert(d).second) todo.push_back(d);
+  }
+  std::erase_if(doomed, [&](std::uint64_t v) { return keep.contains(v); });
+  return doomed;
+}
 
 /// \brief Keeps the newest `count` committed versions (at least 1), retires the rest.
 ///
@@ -32,9 +66,16 @@ struct keep_last {
     if (committed.size() <= keep) return {};
     return {committed.begin(), committed.end() - static_cast<std::ptrdiff_t>(keep)};
   }
+  /// \brief As above, but a version that one of the newest `count` needs (its incremental base and
+  /// deltas) is kept too, however old.
+  [[nodiscard]] std::vector<std::uint64_t> retire(std::span<const std::uint64_t> committed,
+                                                  dependency_map const& deps) const {
+    return protect_dependencies(committed, retire(committed), deps);
+  }
   friend constexpr bool operator==(keep_last const&, keep_last const&) = default;
 };
 
 static_assert(policy<keep_last<>>);
+static_assert(dependency_aware<keep_last<>>);
 
 }  // namespace strata::retention

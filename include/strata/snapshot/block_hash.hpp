@@ -1,0 +1,143 @@
+#pragma once
+/// \file
+/// \brief Per-block hashes computed where the data lives (Thrust device system or host), one pass.
+///
+/// The hash runs unchanged on the host, on Thrust's OMP/CPP systems and in CUDA
+/// kernels, so a block hashed on the GPU at checkpoint time and on the host at
+/// restore time gives the same value.
+
+#include <strata/config.hpp>
+
+#include <thrust/copy.h>
+#include <thrust/device_ptr.h>
+#include <thrust/device_vector.h>
+#include <thrust/execution_policy.h>
+#include <thrust/host_vector.h>
+#include <thrust/iterator/counting_iterator.h>
+#include <thrust/transform.h>
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace strata::snapshot {
+
+/// \brief A hash of one block callable on host and device: `h(bytes, n) -> std::uint64_t`.
+template <class H>
+concept block_hasher = std::semiregular<H> && requires(H const& h, std::byte const* p, std::size_t n) {
+  { h(p, n) } -> std::same_as<std::uint64_t>;
+};
+
+/// \brief A fast 64-bit block hash: four independent multiply-rotate lanes over 8-byte words,
+/// then a final avalanche. Not cryptographic; collisions of real data are ~2^-64 per block.
+struct lane_hash {
+  STRATA_HOST_DEVICE static constexpr std::uint64_t rotl(std::uint64_t x, int r) noexcept {
+    return (x << r) | (x >> (64 - r));
+  }
+  STRATA_HOST_DEVICE static std::uint64_t load8(std::byte const* p) noexcept {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    return v;
+  }
+  STRATA_HOST_DEVICE static constexpr std::uint64_t mix(std::uint64_t acc, std::uint64_t in) noexcept {
+    return rotl(acc + in * 0xC2B2AE3D27D4EB4FULL, 31) * 0x9E3779B185EBCA87ULL;
+  }
+  STRATA_HOST_DEVICE std::uint64_t operator()(std::byte const* p, std::size_t n) const noexcept {
+    std::uint64_t a = 0x60EA27EEADC0B5D6ULL, b = 0xC2B2AE3D27D4EB4FULL, c = 0, d = 0x61C8864E7A143579ULL;
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      a = mix(a, load8(p + i));
+      b = mix(b, load8(p + i + 8));
+      c = mix(c, load8(p + i + 16));
+      d = mix(d, load8(p + i + 24));
+    }
+    std::uint64_t h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + static_cast<std::uint64_t>(n);
+    for (; i + 8 <= n; i += 8) h = rotl(h ^ mix(0, load8(p + i)), 27) * 0x9E3779B185EBCA87ULL + 0x85EBCA77C2B2AE63ULL;
+    for (; i < n; ++i) h = rotl(h ^ (static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) * 0x27D4EB2F165667C5ULL), 11) * 0x9E3779B185EBCA87ULL;
+    h ^= h >> 33;
+    h *= 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 29;
+    h *= 0x165667B19E3779F9ULL;
+    h ^= h >> 32;
+    return h;
+  }
+  friend constexpr bool operator==(lane_hash, lane_hash) noexcept { return true; }
+};
+
+static_assert(block_hasher<lane_hash>);
+
+namespace detail {
+
+/// Hashes block `i` of a byte range; the functor Thrust maps over block indices.
+template <class Hash>
+struct hash_block_at {
+  std::byte const* data;
+  std::size_t bytes;
+  std::size_t block;
+  Hash hash;
+  STRATA_HOST_DEVICE std::uint64_t operator()(std::size_t i) const {
+    std::size_t const off = i * block;
+    std::size_t const n = bytes - off < block ? bytes - off : block;
+    return hash(data + off, n);
+  }
+};
+
+/// Byte `k` of the concatenation of the dirty blocks (listed ascending; only the last block may be short).
+struct gather_dirty_byte {
+  std::byte const* data;
+  std::uint64_t const* dirty;
+  std::size_t block;
+  STRATA_HOST_DEVICE std::byte operator()(std::size_t k) const { return data[dirty[k / block] * block + k % block]; }
+};
+
+inline std::size_t block_count(std::size_t bytes, std::size_t block) noexcept { return (bytes + block - 1) / block; }
+
+}  // namespace detail
+
+/// \brief Hashes every block of host memory (in parallel where Thrust's device system is host-side).
+template <block_hasher Hash>
+std::vector<std::uint64_t> hash_host_blocks(std::span<const std::byte> data, std::size_t block, Hash hash = {}) {
+  std::vector<std::uint64_t> out(detail::block_count(data.size(), block));
+  detail::hash_block_at<Hash> f{data.data(), data.size(), block, hash};
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+  thrust::transform(thrust::host, thrust::counting_iterator<std::size_t>(0),
+                    thrust::counting_iterator<std::size_t>(out.size()), out.begin(), f);
+#else
+  // The device system's memory is host memory here: the same parallel code path as device data.
+  thrust::transform(thrust::device, thrust::counting_iterator<std::size_t>(0),
+                    thrust::counting_iterator<std::size_t>(out.size()), out.data(), f);
+#endif
+  return out;
+}
+
+/// \brief Hashes every block of memory of Thrust's device system (one pass, a kernel on CUDA);
+/// only the hashes (8 bytes per block) come back to the host.
+template <block_hasher Hash>
+std::vector<std::uint64_t> hash_device_blocks(std::byte const* device_data, std::size_t bytes, std::size_t block,
+                                              Hash hash = {}) {
+  auto const nb = detail::block_count(bytes, block);
+  thrust::device_vector<std::uint64_t> d(nb);
+  thrust::transform(thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(nb),
+                    d.begin(), detail::hash_block_at<Hash>{device_data, bytes, block, hash});
+  std::vector<std::uint64_t> out(nb);
+  thrust::copy(d.begin(), d.end(), out.begin());
+  return out;
+}
+
+/// \brief Copies the listed blocks (ascending) of device memory into `out` on the host:
+/// gathered on the device first, then one transfer of exactly the dirty bytes.
+inline void copy_dirty_device_blocks(std::byte const* device_data, std::size_t bytes, std::size_t block,
+                                     std::span<const std::uint64_t> dirty, std::byte* out) {
+  if (dirty.empty()) return;
+  std::size_t total = 0;
+  for (auto i : dirty) total += std::min(block, bytes - static_cast<std::size_t>(i) * block);
+  thrust::device_vector<std::uint64_t> idx(dirty.begin(), dirty.end());
+  thrust::device_vector<std::byte> packed(total);
+  thrust::transform(thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(total),
+                    packed.begin(), detail::gather_dirty_byte{device_data, thrust::raw_pointer_cast(idx.data()), block});
+  thrust::copy(packed.begin(), packed.end(), out);
+}
+
+}  // namespace strata::snapshot
