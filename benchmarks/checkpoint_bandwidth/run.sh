@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs checkpoint_bandwidth on 1, 2 and 4 ranks and writes
-# results/checkpoint_bandwidth.json and .png (gnuplot).
+# docs/figures/checkpoint_bandwidth.json and .png (gnuplot).
 #   benchmarks/checkpoint_bandwidth/run.sh [build dir] [checkpoint dir]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +24,7 @@ with open(sys.argv[3], "w") as f:
         for r in rows:
             if r["ranks"] == np:
                 x = r["ratios"]
-                f.write(f'{np} {r["total_mib"]} {x["checkpoint_over_raw_write"]:.3f} {x["restore_over_raw_read"]:.3f} {x["blocked_over_memcpy"]:.2f}\n')
+                f.write(f'{np} {r["total_mib"]} {x["checkpoint_over_raw_write"]:.3f} {x["restore_over_raw_read"]:.3f} {x["blocked_over_memcpy"]:.2f} {x["checkpoint_over_raw_overwrite"]:.3f}\n')
         f.write("\n\n")
 PY
 gnuplot <<GP
@@ -33,7 +33,7 @@ set output "$out/checkpoint_bandwidth.png"
 set multiplot layout 1,2 title "strata full coordinated checkpoint vs raw I/O (same bytes, same run)"
 set logscale x 2; set xlabel "protected state (MiB, all ranks)"; set grid
 set key top left
-set ylabel "time ratio"; set title "checkpoint / raw write+fsync,  restore / raw read"
+set ylabel "time ratio"; set title "checkpoint / raw write+fsync of a new file,  restore / raw read"
 plot for [i=0:2] "$out/checkpoint_bandwidth.dat" index i using 2:3 with linespoints title sprintf("ckpt/raw write, %d rank(s)", 2**i), \
      for [i=0:2] "$out/checkpoint_bandwidth.dat" index i using 2:4 with linespoints dt 2 title sprintf("restore/raw read, %d rank(s)", 2**i)
 set title "blocked time / one memcpy (synchronous mode)"
@@ -41,4 +41,7 @@ set ylabel "ratio"
 plot for [i=0:2] "$out/checkpoint_bandwidth.dat" index i using 2:5 with linespoints title sprintf("%d rank(s)", 2**i)
 unset multiplot
 GP
-echo "wrote $out/checkpoint_bandwidth.json and $out/checkpoint_bandwidth.png"
+figures=$here/../../docs/figures
+mkdir -p "$figures"
+cp "$out/checkpoint_bandwidth.json" "$out/checkpoint_bandwidth.png" "$figures/"
+echo "wrote $figures/checkpoint_bandwidth.json and $figures/checkpoint_bandwidth.png"
