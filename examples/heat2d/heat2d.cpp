@@ -4,6 +4,12 @@
 // prints the same final checksum as an uninterrupted run.
 #include <strata/strata.hpp>
 #include <strata/config.hpp>
+#include <strata/snapshot/compressed.hpp>
+#include <strata/snapshot/incremental.hpp>
+#include <strata/storage/multilevel.hpp>
+#include <strata/storage/partner_memory.hpp>
+#include <strata/trigger/adaptive.hpp>
+#include <strata/trigger/young_daly.hpp>
 
 #include <CLI/CLI.hpp>
 #include <thrust/copy.h>
@@ -17,9 +23,40 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
+#include <variant>
 #include <vector>
 
 namespace {
+
+/// The trigger chosen on the command line (one checkpointer type for all of them; decisions agreed).
+struct any_trigger {
+  static constexpr bool deterministic = false;
+  std::variant<strata::trigger::every_n, strata::trigger::every_seconds, strata::trigger::young_daly,
+               strata::trigger::adaptive>
+      t;
+  bool due(std::uint64_t step, strata::trigger::clock::time_point now) {
+    return std::visit([&](auto& x) { return static_cast<bool>(x.due(step, now)); }, t);
+  }
+  void record(strata::trigger::feedback const& f) {
+    std::visit([&](auto& x) { x.record(f); }, t);
+  }
+  void observe_change(double fraction) {
+    if (auto* a = std::get_if<strata::trigger::adaptive>(&t)) a->observe_change(fraction);
+  }
+};
+
+struct params {
+  std::size_t n = 256;
+  std::uint64_t steps = 1000, every = 100;
+  std::string dir = "heat2d_ckpt";
+  long long crash_at_step = -1;
+  int crash_rank = 0;
+  bool quiet = false;
+  std::string snapshot = "full", storage = "posix", trigger = "every", async = "off";
+  double seconds = 10.0, mtbf = 60.0;
+  int step_delay_ms = 0;
+};
 
 /// One explicit step on the interior of a (rows + 2) x n block with halo rows 0 and rows + 1.
 struct stencil {
@@ -51,36 +88,69 @@ struct initial_value {
 
 }  // namespace
 
+template <class Snapshot, class Storage>
+int simulate(strata::comm::mpi const& world, params const& p);
+
 int main(int argc, char** argv) {
   strata::comm::mpi_environment env{argc, argv};
   strata::comm::mpi world{MPI_COMM_WORLD};
   int const rank = world.rank(), size = world.size();
 
   CLI::App app{"heat2d: 2-D heat equation over MPI ranks, checkpointed with strata"};
-  std::size_t n = 256;
-  std::uint64_t steps = 1000, every = 100;
-  std::string dir = "heat2d_ckpt";
-  long long crash_at_step = -1;
-  int crash_rank = 0;
-  bool quiet = false;
-  app.add_option("--n", n, "grid is n x n")->check(CLI::Range(std::size_t{4}, std::size_t{1} << 20));
-  app.add_option("--steps", steps, "time steps in all");
-  app.add_option("--every", every, "checkpoint every E steps (0: never)");
-  app.add_option("--dir", dir, "checkpoint directory");
-  app.add_option("--crash-at-step", crash_at_step,
+  params p;
+  app.add_option("--n", p.n, "grid is n x n")->check(CLI::Range(std::size_t{4}, std::size_t{1} << 20));
+  app.add_option("--steps", p.steps, "time steps in all");
+  app.add_option("--every", p.every, "checkpoint every E steps (0: never); --trigger every");
+  app.add_option("--dir", p.dir, "checkpoint directory");
+  app.add_option("--crash-at-step", p.crash_at_step,
                  "kill --crash-rank with SIGKILL after computing this step (only in a run that did not resume)");
-  app.add_option("--crash-rank", crash_rank, "rank to kill");
-  app.add_flag("--quiet", quiet, "no progress lines");
+  app.add_option("--crash-rank", p.crash_rank, "rank to kill");
+  app.add_flag("--quiet", p.quiet, "no progress lines");
+  app.add_option("--snapshot", p.snapshot, "full | incremental | compressed (zstd over incremental)")
+      ->check(CLI::IsMember({"full", "incremental", "compressed"}));
+  app.add_option("--storage", p.storage,
+                 "posix | partner (partner memory + posix every version) | multilevel (DIR/fast every version, "
+                 "DIR every 2nd) | mpiio")
+      ->check(CLI::IsMember({"posix", "partner", "mpiio", "multilevel"}));
+  app.add_option("--trigger", p.trigger, "every (--every steps) | seconds (--seconds) | young-daly (--mtbf) | adaptive")
+      ->check(CLI::IsMember({"every", "seconds", "young-daly", "adaptive"}));
+  app.add_option("--seconds", p.seconds, "--trigger seconds: interval");
+  app.add_option("--mtbf", p.mtbf, "--trigger young-daly: mean time between failures, seconds");
+  app.add_option("--step-delay-ms", p.step_delay_ms, "sleep this long after each step (stands for more compute)");
+  app.add_option("--async", p.async, "on: write checkpoints in the background")->check(CLI::IsMember({"on", "off"}));
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& e) {
     return rank == 0 ? app.exit(e) : 1;
   }
-  if (static_cast<std::size_t>(size) > n) {
-    if (rank == 0) std::fprintf(stderr, "heat2d: %d ranks for %zu rows: use --n >= ranks\n", size, n);
+  if (static_cast<std::size_t>(size) > p.n) {
+    if (rank == 0) std::fprintf(stderr, "heat2d: %d ranks for %zu rows: use --n >= ranks\n", size, p.n);
     return 2;
   }
+  if (p.storage == "mpiio") {
+    if (rank == 0) std::fprintf(stderr, "heat2d: --storage mpiio is not available yet (storage::mpiio_file is pending)\n");
+    return 2;
+  }
+  using namespace strata;
+  using inc = snapshot::incremental<16 * 1024>;
+  using comp = snapshot::compressed<inc>;
+  using partner = storage::multilevel<storage::partner_memory, storage::posix_dir, 1>;
+  using levels = storage::multilevel<storage::posix_dir, storage::posix_dir, 2>;
+  auto with_storage = [&]<class Snap>() {
+    if (p.storage == "partner") return simulate<Snap, partner>(world, p);
+    if (p.storage == "multilevel") return simulate<Snap, levels>(world, p);
+    return simulate<Snap, storage::posix_dir>(world, p);
+  };
+  if (p.snapshot == "incremental") return with_storage.template operator()<inc>();
+  if (p.snapshot == "compressed") return with_storage.template operator()<comp>();
+  return with_storage.template operator()<snapshot::full>();
+}
 
+template <class Snapshot, class Storage>
+int simulate(strata::comm::mpi const& world, params const& p) {
+  int const rank = world.rank(), size = world.size();
+  std::size_t const n = p.n;
+  std::uint64_t const steps = p.steps;
   // Rows split as evenly as possible.
   std::size_t const base = n / static_cast<std::size_t>(size), extra = n % static_cast<std::size_t>(size);
   std::size_t const rows = base + (static_cast<std::size_t>(rank) < extra ? 1 : 0);
@@ -93,7 +163,18 @@ int main(int argc, char** argv) {
   std::uint64_t step = 0;
 
   using namespace strata;
-  checkpointer<> ckpt{world, {.directory = dir, .trigger = {.n = every}, .log_level = quiet ? verbosity::warnings : verbosity::info}};
+  any_trigger trig;
+  if (p.trigger == "seconds") trig.t = trigger::every_seconds{p.seconds};
+  else if (p.trigger == "young-daly") trig.t = trigger::young_daly{.mtbf_seconds = p.mtbf, .first_seconds = 0.2, .min_seconds = 0.05};
+  else if (p.trigger == "adaptive") trig.t = trigger::adaptive{.min_steps = 5, .max_steps = 40, .first_steps = 10};
+  else trig.t = trigger::every_n{p.every};
+  using ckpt_t = checkpointer<comm::mpi, Snapshot, Storage, consistency::coordinated, any_trigger>;
+  typename ckpt_t::options o;
+  o.directory = p.dir;
+  o.trigger = trig;
+  o.async = p.async == "on";
+  o.log_level = p.quiet ? verbosity::warnings : verbosity::info;
+  ckpt_t ckpt{world, o};
   ckpt.protect("u", u);
   ckpt.protect("step", step);
   auto const resumed = ckpt.restore_latest();
@@ -124,8 +205,9 @@ int main(int argc, char** argv) {
                       stencil{thrust::raw_pointer_cast(u.data()), n, 0.2, first_row, static_cast<long long>(n)});
     u.swap(next);
     ++step;
+    if (p.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(p.step_delay_ms));
 
-    if (!resumed && static_cast<long long>(step) == crash_at_step && rank == crash_rank) {
+    if (!resumed && static_cast<long long>(step) == p.crash_at_step && rank == p.crash_rank) {
       std::fprintf(stderr, "heat2d: rank %d killing itself with SIGKILL at step %llu\n", rank,
                    static_cast<unsigned long long>(step));
       std::fflush(stderr);
@@ -134,7 +216,7 @@ int main(int argc, char** argv) {
     ckpt.step(step);
 
     auto const now = std::chrono::steady_clock::now();
-    if (!quiet && rank == 0 && (now - last_report > std::chrono::seconds(2) || step == steps)) {
+    if (!p.quiet && rank == 0 && (now - last_report > std::chrono::seconds(2) || step == steps)) {
       double const rate = static_cast<double>(step - start_step) / std::chrono::duration<double>(now - t0).count();
       std::printf("progress: step %llu/%llu (%.0f%%), %.1f steps/s, ETA %.0f s\n",
                   static_cast<unsigned long long>(step), static_cast<unsigned long long>(steps),
@@ -144,6 +226,8 @@ int main(int argc, char** argv) {
       last_report = now;
     }
   }
+
+  ckpt.wait();  // async: every queued version committed before the result is reported
 
   // Gather the interior rows to rank 0 and hash the global field.
   thrust::host_vector<double> mine(u.begin() + static_cast<std::ptrdiff_t>(n),

@@ -3,6 +3,7 @@
 /// \brief `strata::checkpointer`: protect state, checkpoint it when the trigger says, restore it.
 
 #include <strata/checkpoint/async_writer.hpp>
+#include <strata/checkpoint/fault.hpp>
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/manifest.hpp>
 #include <strata/checkpoint/retention.hpp>
@@ -230,6 +231,14 @@ class checkpointer {
     snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
     job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
     if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
+    if constexpr (requires(Trigger& t, Snapshot const& sn) {
+                    t.observe_change(0.0);
+                    sn.last_dirty_bytes();
+                    sn.last_protected_bytes();
+                  }) {
+      auto const total = opt_.snapshot.last_protected_bytes();
+      opt_.trigger.observe_change(total ? static_cast<double>(opt_.snapshot.last_dirty_bytes()) / static_cast<double>(total) : 0.0);
+    }
     if (writer_) stage(j);
     auto const t1 = trigger::clock::now();
 
@@ -239,6 +248,7 @@ class checkpointer {
         auto l = writer_->hold();
         writer_->push(l, std::move(j), u);
       }
+      fault::point(fault::phase::writer_staged, comm_.rank(), v);
       auto const t2 = trigger::clock::now();
       {
         std::lock_guard g{mu_};

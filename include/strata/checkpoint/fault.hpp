@@ -10,7 +10,10 @@
 /// makes that rank `raise(SIGKILL)` when it reaches the phase (for the given
 /// version, or the first one). Phases: `writing_shard` (half the shard written,
 /// not yet durable), `after_shard` (shard durable, before the vote),
-/// `before_commit` (all voted yes, commit record not yet written), `after_commit`.
+/// `before_commit` (all voted yes, commit record not yet written), `after_commit`,
+/// `sending_partner` (partner_memory: before the shard copy goes to the partner rank),
+/// `writer_staged` (async: the version is staged and queued, the background writer has not
+/// finished it; the kill comes from the application thread right after `step()`/`checkpoint()`).
 
 #include <csignal>
 #include <cstdint>
@@ -22,13 +25,15 @@
 namespace strata::fault {
 
 /// \brief Named points of the checkpoint protocol where a test may crash a rank.
-enum class phase { writing_shard, after_shard, before_commit, after_commit };
+enum class phase { writing_shard, after_shard, before_commit, after_commit, sending_partner, writer_staged };
 
 inline std::string_view to_string(phase p) noexcept {
   switch (p) {
     case phase::writing_shard: return "writing_shard";
     case phase::after_shard: return "after_shard";
     case phase::before_commit: return "before_commit";
+    case phase::sending_partner: return "sending_partner";
+    case phase::writer_staged: return "writer_staged";
     default: return "after_commit";
   }
 }

@@ -137,6 +137,12 @@ struct compressed {
   void reset() requires chained<Inner> { inner.reset(); }
   void adopt_restored() requires chained<Inner> { inner.adopt_restored(); }
 
+  [[nodiscard]] std::uint64_t last_dirty_bytes() const requires requires(Inner const& i) { i.last_dirty_bytes(); } {
+    return inner.last_dirty_bytes();
+  }
+  [[nodiscard]] std::uint64_t last_protected_bytes() const requires requires(Inner const& i) { i.last_protected_bytes(); } {
+    return inner.last_protected_bytes();
+  }
   /// \brief Uncompressed size of the last encoded shard.
   [[nodiscard]] std::uint64_t last_raw_bytes() const noexcept { return last_raw_; }
 
