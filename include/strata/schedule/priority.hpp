@@ -5,7 +5,10 @@
 /// A priority policy scores a task; the dispatcher runs the highest score
 /// first, ties going to the task submitted first. A policy whose score does not
 /// change while a task waits says so with `time_invariant = true`, which lets
-/// the ready queue keep an ordered index instead of rescoring on every pop.
+/// the ready queue keep an ordered index instead of rescoring on every pop. A
+/// policy whose score is a constant plus a capped linear ageing term says so with
+/// `base_score`, `ageing_per_second` and `ageing_limit_s` (as `weighted_ageing`
+/// does), and gets an exact O(log n) index too; any other policy is rescored.
 
 #include <strata/schedule/task.hpp>
 
@@ -58,6 +61,15 @@ struct weighted_ageing {
     return level_weight * t.business_level() + ageing_weight * std::min(wait / ageing_period_s, ageing_cap) +
            light_weight * (1.0 - t.resource_demand());
   }
+  /// \brief The part of the score that does not change while the task waits (level and light-task terms).
+  template <class T>
+  [[nodiscard]] constexpr double base_score(T const& t) const noexcept {
+    return level_weight * t.business_level() + light_weight * (1.0 - t.resource_demand());
+  }
+  /// \brief Score gained per second of waiting, until the cap.
+  [[nodiscard]] constexpr double ageing_per_second() const noexcept { return ageing_weight / ageing_period_s; }
+  /// \brief Seconds of waiting after which the ageing term stops growing (`ageing_period_s * ageing_cap`).
+  [[nodiscard]] constexpr double ageing_limit_s() const noexcept { return ageing_period_s * ageing_cap; }
   friend constexpr bool operator==(weighted_ageing const&, weighted_ageing const&) = default;
 };
 
