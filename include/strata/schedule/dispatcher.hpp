@@ -177,6 +177,10 @@ class dispatcher {
   void on_complete(completion_fn f) { on_complete_ = std::move(f); }
   /// \brief Rank 0: sets the final-failure sink.
   void on_failure(failure_fn f) { on_failure_ = std::move(f); }
+  /// \brief Rank 0: tasks that arrive while `run` routes. `f(now)` is called on every pass of the routing
+  /// loop and may `submit` tasks; it returns false once no more will come. `run` then returns when every
+  /// task is final (without a feeder it returns as soon as the submitted tasks are).
+  void feed(std::function<bool(clock::time_point)> f) { feeder_ = std::move(f); }
   /// \brief Rank 0: called just before each queue checkpoint (e.g. to fsync the application's output).
   void before_checkpoint(std::function<void()> f) { before_checkpoint_ = std::move(f); }
 
@@ -376,12 +380,18 @@ class dispatcher {
     auto next_sweep = t0;
     unsigned idle = 0;
     bool no_worker_warned = false;
-    while (open_ > 0) {
+    bool feeding = static_cast<bool>(feeder_);
+    while (open_ > 0 || feeding) {
       bool progressed = false;
+      if (feeding) {
+        auto const before = next_seq_;
+        feeding = feeder_(clock::now());
+        progressed = next_seq_ != before;
+      }
       if (workers_.empty()) {
-        progressed = run_locally(work);
+        progressed |= run_locally(work);
       } else {
-        progressed = poll_messages();
+        progressed |= poll_messages();
         auto const now = clock::now();
         for (std::size_t w : health_.check(now)) declare_dead(w, now);
         progressed |= dispatch(now);
@@ -1051,6 +1061,7 @@ class dispatcher {
   bool has_ttl_ = false;
   bool recovered_ = false;
   completion_fn on_complete_;
+  std::function<bool(clock::time_point)> feeder_;
   failure_fn on_failure_;
   std::function<void()> before_checkpoint_;
   run_summary summary_;

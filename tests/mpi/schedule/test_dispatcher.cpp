@@ -225,3 +225,32 @@ TEST_CASE("filter_score sends big tasks only where the memory is, and fails impo
     CHECK(logs.count("task 99 needs 1099511627776 bytes of free memory, more than any worker has") == 1);
   }
 }
+
+TEST_CASE("tasks fed while run routes arrive over time and all complete once", "[mpi][dispatcher]") {
+  dispatcher<task, weighted_ageing, ewma_proportional> d{MPI_COMM_WORLD, {}};
+  std::map<task_id, int> seen;
+  int const n = 60;
+  int fed = 0;
+  std::size_t done_before_last_fed = 0;
+  if (d.is_router()) {
+    d.on_complete([&](task_id id, std::span<const std::byte>) { ++seen[id]; });
+    auto const t0 = clock::now();
+    // one task every 2 ms: the run must keep going between arrivals, and must not return before the last one
+    d.feed([&](clock::time_point now) {
+      while (fed < n && now - t0 >= std::chrono::milliseconds(2 * fed)) {
+        if (fed == n - 1) done_before_last_fed = seen.size();
+        d.submit(task{static_cast<task_id>(fed), bytes_of(std::to_string(fed))});
+        ++fed;
+      }
+      return fed < n;
+    });
+  }
+  auto const summary = d.run(square);
+  if (d.is_router()) {
+    CHECK(fed == n);
+    CHECK(done_before_last_fed > 0);  // work ran while tasks were still arriving
+    REQUIRE(seen.size() == static_cast<std::size_t>(n));
+    for (auto const& [id, k] : seen) CHECK(k == 1);
+    CHECK(summary.succeeded == static_cast<std::size_t>(n));
+  }
+}
