@@ -12,6 +12,7 @@
 ///   discarded until the owner acknowledges the failure (so every rank discards the same jobs);
 /// - destruction drains the queue and joins the thread.
 
+#include <cassert>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -61,11 +62,13 @@ class async_writer {
   [[nodiscard]] lock_type hold() { return lock_type{m_}; }
 
   /// \brief The urgency of the job waiting (not started), if any.
-  [[nodiscard]] std::optional<urgency> waiting(lock_type const&) const {
+  [[nodiscard]] std::optional<urgency> waiting(lock_type const& l) const {
+    held(l);
     return waiting_ ? std::optional(waiting_->second) : std::nullopt;
   }
   /// \brief Removes and returns the waiting job (it will never run).
-  std::optional<Job> take_waiting(lock_type const&) {
+  std::optional<Job> take_waiting(lock_type const& l) {
+    held(l);
     if (!waiting_) return std::nullopt;
     auto j = std::move(waiting_->first);
     waiting_.reset();
@@ -73,9 +76,14 @@ class async_writer {
     return j;
   }
   /// \brief Blocks until no job is waiting (the waiting one has started, or was discarded).
-  void wait_for_slot(lock_type& l) { done_cv_.wait(l, [&] { return !waiting_; }); }
+  void wait_for_slot(lock_type& l) {
+    held(l);
+    done_cv_.wait(l, [&] { return !waiting_; });
+  }
   /// \brief Queues `job`; the slot must be free. Discarded at once if the writer has failed.
-  void push(lock_type&, Job job, urgency u) {
+  void push(lock_type const& l, Job job, urgency u) {
+    held(l);
+    assert(!waiting_ && "async_writer::push: the slot is taken (take_waiting or wait_for_slot first)");
     if (error_) {
       ++discarded_;
       return;
@@ -126,6 +134,10 @@ class async_writer {
   }
 
  private:
+  /// The members that take a lock must be given the one `hold()` returned, still locked.
+  void held([[maybe_unused]] lock_type const& l) const {
+    assert(l.mutex() == &m_ && l.owns_lock() && "async_writer: pass the lock returned by hold(), still held");
+  }
   void loop() {
     lock_type l{m_};
     for (;;) {
