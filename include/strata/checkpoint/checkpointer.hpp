@@ -145,7 +145,8 @@ class checkpointer {
   bool step(std::uint64_t i) {
     step_ = i;
     bool due = opt_.trigger.due(i, trigger::clock::now());
-    if constexpr (!Trigger::deterministic) due = comm_.all_reduce(std::uint64_t{due}, comm::reduce_op::max) != 0;
+    // No collective when the trigger is deterministic (a constant, or `t.deterministic()` at run time).
+    if (trigger::needs_agreement(opt_.trigger)) due = comm_.all_reduce(std::uint64_t{due}, comm::reduce_op::max) != 0;
     if (due) checkpoint_impl(checkpoint::urgency::periodic);
     return due;
   }
