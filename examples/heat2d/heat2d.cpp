@@ -29,12 +29,15 @@
 
 namespace {
 
-/// The trigger chosen on the command line (one checkpointer type for all of them; decisions agreed).
+/// The trigger chosen on the command line (one checkpointer type for all of them). Decisions are
+/// agreed by a collective only when the chosen trigger needs it: `every` adds none per step.
 struct any_trigger {
-  static constexpr bool deterministic = false;
   std::variant<strata::trigger::every_n, strata::trigger::every_seconds, strata::trigger::young_daly,
                strata::trigger::adaptive>
       t;
+  [[nodiscard]] bool deterministic() const {
+    return std::visit([](auto const& x) { return !strata::trigger::needs_agreement(x); }, t);
+  }
   bool due(std::uint64_t step, strata::trigger::clock::time_point now) {
     return std::visit([&](auto& x) { return static_cast<bool>(x.due(step, now)); }, t);
   }
