@@ -16,7 +16,9 @@
 #include <thrust/iterator/counting_iterator.h>
 #include <thrust/transform.h>
 
+#include <bit>
 #include <concepts>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -32,14 +34,33 @@ concept block_hasher = std::semiregular<H> && requires(H const& h, std::byte con
 
 /// \brief A fast 64-bit block hash: four independent multiply-rotate lanes over 8-byte words,
 /// then a final avalanche. Not cryptographic; collisions of real data are ~2^-64 per block.
+///
+/// Words are read 8 bytes at a time (one load each; blocks are aligned multiples of 8), a ragged
+/// tail byte by byte. The value is defined on little-endian words, so the host, Thrust's OMP/CPP
+/// systems and CUDA kernels agree, whatever the alignment of the bytes handed in.
 struct lane_hash {
   STRATA_HOST_DEVICE static constexpr std::uint64_t rotl(std::uint64_t x, int r) noexcept {
     return (x << r) | (x >> (64 - r));
   }
+  /// The little-endian 8-byte word at `p` (any alignment).
   STRATA_HOST_DEVICE static std::uint64_t load8(std::byte const* p) noexcept {
+#if defined(__CUDA_ARCH__)
+    // Device: one 64-bit load when aligned (the block case), bytes otherwise (GPUs are little-endian).
+    if ((reinterpret_cast<std::uintptr_t>(p) & 7u) == 0) return *reinterpret_cast<std::uint64_t const*>(p);
     std::uint64_t v = 0;
     for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
     return v;
+#else
+    // Host: memcpy is one (unaligned-safe) load; no aliasing questions.
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    if constexpr (std::endian::native == std::endian::big) {
+      std::uint64_t r = 0;
+      for (int i = 0; i < 8; ++i) r |= ((v >> (8 * i)) & 0xFFu) << (8 * (7 - i));
+      v = r;
+    }
+    return v;
+#endif
   }
   STRATA_HOST_DEVICE static constexpr std::uint64_t mix(std::uint64_t acc, std::uint64_t in) noexcept {
     return rotl(acc + in * 0xC2B2AE3D27D4EB4FULL, 31) * 0x9E3779B185EBCA87ULL;
@@ -48,10 +69,11 @@ struct lane_hash {
     std::uint64_t a = 0x60EA27EEADC0B5D6ULL, b = 0xC2B2AE3D27D4EB4FULL, c = 0, d = 0x61C8864E7A143579ULL;
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
-      a = mix(a, load8(p + i));
-      b = mix(b, load8(p + i + 8));
-      c = mix(c, load8(p + i + 16));
-      d = mix(d, load8(p + i + 24));
+      std::uint64_t const w0 = load8(p + i), w1 = load8(p + i + 8), w2 = load8(p + i + 16), w3 = load8(p + i + 24);
+      a = mix(a, w0);
+      b = mix(b, w1);
+      c = mix(c, w2);
+      d = mix(d, w3);
     }
     std::uint64_t h = rotl(a, 1) + rotl(b, 7) + rotl(c, 12) + rotl(d, 18) + static_cast<std::uint64_t>(n);
     for (; i + 8 <= n; i += 8) h = rotl(h ^ mix(0, load8(p + i)), 27) * 0x9E3779B185EBCA87ULL + 0x85EBCA77C2B2AE63ULL;
