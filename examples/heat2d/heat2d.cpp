@@ -6,6 +6,7 @@
 #include <strata/config.hpp>
 #include <strata/snapshot/compressed.hpp>
 #include <strata/snapshot/incremental.hpp>
+#include <strata/storage/mpiio_file.hpp>
 #include <strata/storage/multilevel.hpp>
 #include <strata/storage/partner_memory.hpp>
 #include <strata/trigger/adaptive.hpp>
@@ -113,7 +114,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"full", "incremental", "compressed"}));
   app.add_option("--storage", p.storage,
                  "posix | partner (partner memory + posix every version) | multilevel (DIR/fast every version, "
-                 "DIR every 2nd) | mpiio")
+                 "DIR every 2nd) | mpiio (one shared file per version, collective MPI-IO)")
       ->check(CLI::IsMember({"posix", "partner", "mpiio", "multilevel"}));
   app.add_option("--trigger", p.trigger, "every (--every steps) | seconds (--seconds) | young-daly (--mtbf) | adaptive")
       ->check(CLI::IsMember({"every", "seconds", "young-daly", "adaptive"}));
@@ -130,10 +131,6 @@ int main(int argc, char** argv) {
     if (rank == 0) std::fprintf(stderr, "heat2d: %d ranks for %zu rows: use --n >= ranks\n", size, p.n);
     return 2;
   }
-  if (p.storage == "mpiio") {
-    if (rank == 0) std::fprintf(stderr, "heat2d: --storage mpiio is not available yet (storage::mpiio_file is pending)\n");
-    return 2;
-  }
   using namespace strata;
   using inc = snapshot::incremental<16 * 1024>;
   using comp = snapshot::compressed<inc>;
@@ -142,6 +139,7 @@ int main(int argc, char** argv) {
   auto with_storage = [&]<class Snap>() {
     if (p.storage == "partner") return simulate<Snap, partner>(world, p);
     if (p.storage == "multilevel") return simulate<Snap, levels>(world, p);
+    if (p.storage == "mpiio") return simulate<Snap, storage::mpiio_file>(world, p);
     return simulate<Snap, storage::posix_dir>(world, p);
   };
   if (p.snapshot == "incremental") return with_storage.template operator()<inc>();
