@@ -4,6 +4,7 @@
 
 #include <strata/checkpoint/async_writer.hpp>
 #include <strata/checkpoint/fault.hpp>
+#include <strata/checkpoint/detail/layout_table.hpp>
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/manifest.hpp>
 #include <strata/checkpoint/retention.hpp>
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -95,6 +97,7 @@ class checkpointer {
     bool verify_after_write = false;  ///< re-read each shard and compare its checksum before voting (sizes are always checked)
     bool check_free_space = true;    ///< refuse a checkpoint that cannot fit before writing anything
     bool async = false;              ///< write and commit on a background thread (needs MPI_THREAD_MULTIPLE)
+    std::uint64_t memory_limit_bytes = 0;  ///< N→M restore refuses a block larger than this per rank (0: no limit)
     verbosity log_level = verbosity::warnings;
     std::ostream* log = &std::cerr;
   };
@@ -128,9 +131,17 @@ class checkpointer {
 
   /// \brief Protects `x` under `name` (trivially copyable values, contiguous ranges, Thrust vectors
   /// of any system, user types with `strata::serializer<T>`). `x` must outlive the checkpointer.
+  ///
+  /// `how` says how the region relates to other ranks: `strata::per_rank` (default),
+  /// `strata::replicated` (same value everywhere) or `strata::distributed{...}` (a block of a
+  /// global index space). Only a checkpoint whose regions are all replicated or distributed can
+  /// be restored on another number of ranks.
   template <class T>
-  void protect(std::string name, T& x) {
-    registry_.protect(name, x);
+  void protect(std::string name, T& x, state::layout how = {}) {
+    if (name == checkpoint::detail::layout_region_name)
+      throw usage_error("protect: the name '" + name + "' is reserved by strata");
+    registry_.protect(name, x, how);
+    if (how.how != state::layout::kind::per_rank) refresh_layouts();
     if constexpr (snapshot::device_aware<Snapshot> && !strata::user_serializable<T> && state::thrust_device_vector<T>)
       opt_.snapshot.watch_device(std::move(name), [&x] {
         return std::pair{reinterpret_cast<std::byte const*>(thrust::raw_pointer_cast(x.data())),
@@ -138,7 +149,16 @@ class checkpointer {
       });
   }
   /// \brief Stops protecting `name`.
-  bool unprotect(std::string const& name) { return registry_.unprotect(name); }
+  bool unprotect(std::string const& name) {
+    bool const was = registry_.unprotect(name);
+    if (was && !layout_text_.empty()) refresh_layouts();
+    return was;
+  }
+  /// \brief Declares the new block of a distributed region (after load balancing moved it).
+  void redistribute(std::string const& name, distributed block) {
+    registry_.set_layout(name, block);
+    refresh_layouts();
+  }
 
   /// \brief Tells the checkpointer that step `i` is complete; checkpoints if the trigger says so.
   /// \returns whether a checkpoint was taken.
@@ -480,6 +500,179 @@ class checkpointer {
       log_.info("retired " + std::to_string(doomed.size()) + " old version(s)");
   }
 
+  /// The hidden region that carries every region's layout, so that another rank count can read it.
+  void refresh_layouts() {
+    checkpoint::detail::layout_table t;
+    for (auto const& r : registry_) {
+      auto const info = r->info();
+      if (info.name == checkpoint::detail::layout_region_name) continue;
+      auto l = registry_.layout_of(info.name);
+      if (l.how == state::layout::kind::distributed) {
+        if (l.block.local_count == distributed::whole)
+          l.block.local_count = info.count >= l.block.local_offset ? info.count - l.block.local_offset : 0;
+        if (l.block.local_offset + l.block.local_count > info.count || l.block.global_offset + l.block.local_count > l.block.global_size)
+          throw usage_error("region '" + info.name + "': distributed window [" + std::to_string(l.block.local_offset) +
+                            ", +" + std::to_string(l.block.local_count) + ") does not fit its " +
+                            std::to_string(info.count) + " elements or the global size " +
+                            std::to_string(l.block.global_size));
+      }
+      t[info.name] = l;
+    }
+    layout_text_ = checkpoint::detail::encode_layouts(t);
+    if (!registry_.find(checkpoint::detail::layout_region_name))
+      registry_.protect(checkpoint::detail::layout_region_name, layout_text_);
+  }
+
+  /// Whether every protected region can move to another rank count; if not, `why` names one that cannot.
+  bool resizable_state(std::string& why) const {
+    for (auto const& r : registry_) {
+      auto const name = r->info().name;
+      if (name == checkpoint::detail::layout_region_name) continue;
+      if (registry_.layout_of(name).how == state::layout::kind::per_rank) {
+        why = "region '" + name + "' is per-rank state; declare it strata::distributed or strata::replicated "
+              "to restore on another rank count";
+        return false;
+      }
+    }
+    if (layout_text_.empty()) {
+      why = "nothing is protected";
+      return false;
+    }
+    return true;
+  }
+
+  /// One old rank's shard of version v, checked against the manifest and decoded (whole chain).
+  std::vector<snapshot::decoded_region> decode_old_rank(manifest const& m, int r) {
+    auto const v = m.version;
+    storage::byte_buffer bytes = opt_.storage.read_shard(v, r);
+    auto const& rec = m.shards[static_cast<std::size_t>(r)];
+    if (bytes.size() != rec.bytes || detail::xxh3(bytes.span()) != rec.xxh3)
+      throw error(opt_.storage.shard_location(v, r) + ": truncated or corrupt");
+    snapshot::shard_id const id{v, static_cast<std::uint32_t>(r), m.ranks};
+    std::vector<snapshot::decoded_region> out;
+    if constexpr (snapshot::chained<Snapshot>) {
+      // A chained strategy rebuilds the regions into buffers of its own, reused by the next decode: keep copies.
+      out = decode_chain(m, id, bytes.span());
+      for (auto& d : out) {
+        auto const& copy = resize_owned_.emplace_back(d.payload.begin(), d.payload.end());
+        d.payload = copy;
+      }
+    } else
+      out = opt_.snapshot.decode(bytes.span(), id, opt_.storage.shard_location(v, r));
+    resize_held_.push_back(std::move(bytes));
+    return out;
+  }
+
+  /// Whether this rank's distributed blocks are where this rank's shard says they were saved.
+  bool same_blocks(std::vector<snapshot::decoded_region> const& regions) const {
+    auto it = std::find_if(regions.begin(), regions.end(),
+                           [](auto const& d) { return d.info.name == checkpoint::detail::layout_region_name; });
+    if (it == regions.end()) return true;  // nothing was declared when it was saved
+    try {
+      auto const saved = checkpoint::detail::decode_layouts(it->payload, "saved layout");
+      auto const now = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
+      for (auto const& [name, l] : now)
+        if (l.how == state::layout::kind::distributed && (!saved.count(name) || !(saved.at(name) == l))) return false;
+    } catch (error const&) {
+      return false;  // let the redistribution path report it
+    }
+    return true;
+  }
+
+  /// N→M check of version v: every region replicated or distributed, every old shard valid, the
+  /// old blocks covering this rank's block, types equal, the memory limit respected.
+  consistency::verdict check_resized(std::uint64_t v, manifest const& m, std::string& why) {
+    std::string const me = "rank " + std::to_string(comm_.rank());
+    release_resized();
+    std::vector<checkpoint::detail::layout_table> old_layouts;
+    try {
+      check_chain(m);
+      for (std::uint32_t r = 0; r < m.ranks; ++r) {
+        resize_regions_.push_back(decode_old_rank(m, static_cast<int>(r)));
+        auto const& regs = resize_regions_.back();
+        auto it = std::find_if(regs.begin(), regs.end(),
+                               [](auto const& d) { return d.info.name == checkpoint::detail::layout_region_name; });
+        if (it == regs.end())
+          throw error(opt_.storage.shard_location(v, static_cast<int>(r)) + ": records no layouts (written before layouts were declared)");
+        old_layouts.push_back(checkpoint::detail::decode_layouts(it->payload, opt_.storage.shard_location(v, static_cast<int>(r))));
+      }
+    } catch (error const& e) {
+      why = me + ": " + e.what();
+      release_resized();
+      return consistency::verdict::invalid;
+    }
+    try {
+      std::uint64_t need = 0;
+      for (auto const& r : registry_) {
+        auto const info = r->info();
+        if (info.name == checkpoint::detail::layout_region_name) continue;
+        auto const l = registry_.layout_of(info.name);
+        auto find_in = [&](std::size_t rank) -> snapshot::decoded_region const& {
+          auto const& regs = resize_regions_[rank];
+          auto it = std::find_if(regs.begin(), regs.end(), [&](auto const& d) { return d.info.name == info.name; });
+          if (it == regs.end())
+            throw usage_error("protected region '" + info.name + "' is not in version " + std::to_string(v) +
+                              " of old rank " + std::to_string(rank));
+          return *it;
+        };
+        auto const& first = find_in(0);
+        if (first.info.type != info.type || first.info.elem_size != info.elem_size)
+          throw usage_error("cannot restore region '" + info.name + "': saved with element type '" + first.info.type +
+                            "', protected now with '" + info.type + "'");
+        auto const old_how = old_layouts[0].count(info.name) ? old_layouts[0].at(info.name).how : state::layout::kind::per_rank;
+        if (old_how != l.how)
+          throw usage_error("region '" + info.name + "' was saved as " + state::to_string(old_how) +
+                            " and is protected now as " + state::to_string(l.how));
+        if (l.how == state::layout::kind::replicated) {
+          resize_replicated_.push_back({r.get(), first});
+          need += first.payload.size();
+          continue;
+        }
+        auto mine = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run").at(info.name).block;
+        std::vector<distributed> old;
+        for (std::size_t o = 0; o < old_layouts.size(); ++o) {
+          auto const& ol = old_layouts[o].at(info.name).block;
+          if (ol.global_size != mine.global_size)
+            throw usage_error("region '" + info.name + "': saved with global size " + std::to_string(ol.global_size) +
+                              ", declared now with " + std::to_string(mine.global_size));
+          find_in(o);
+          old.push_back(ol);
+        }
+        for (auto const& p : checkpoint::detail::plan_window(info.name, mine, old)) resize_pieces_.push_back({r.get(), p});
+        need += mine.local_count * info.elem_size;
+      }
+      if (opt_.memory_limit_bytes != 0 && need > opt_.memory_limit_bytes)
+        throw usage_error("version " + std::to_string(v) + " on " + std::to_string(comm_.size()) + " ranks needs " +
+                          std::to_string(need) + " bytes on this rank, over its memory limit of " +
+                          std::to_string(opt_.memory_limit_bytes) + " bytes; use more ranks");
+    } catch (std::exception const& e) {
+      why = me + ": " + e.what();
+      release_resized();
+      return consistency::verdict::refused;
+    }
+    resized_ = true;
+    return consistency::verdict::valid;
+  }
+
+  void apply_resized() {
+    for (auto& [region, d] : resize_replicated_) region->load(d.info, d.payload);
+    for (auto const& [region, p] : resize_pieces_) {
+      auto const& regs = resize_regions_[static_cast<std::size_t>(p.from)];
+      auto const name = region->info().name;
+      auto const& d = *std::find_if(regs.begin(), regs.end(), [&](auto const& x) { return x.info.name == name; });
+      auto const elem = d.info.elem_size;
+      region->load_window(p.dst, d.payload.subspan(static_cast<std::size_t>(p.src * elem), static_cast<std::size_t>(p.count * elem)));
+    }
+  }
+  void release_resized() {
+    resized_ = false;
+    resize_pieces_.clear();
+    resize_replicated_.clear();
+    resize_regions_.clear();
+    resize_held_.clear();
+    resize_owned_.clear();
+  }
+
   /// Local check of version v: manifest, rank count, chain, shard checksum, region shapes.
   consistency::verdict check_local(std::uint64_t v, std::string& why, storage::byte_buffer& shard_bytes,
                                    std::vector<snapshot::decoded_region>& regions, manifest& m) {
@@ -491,11 +684,12 @@ class checkpointer {
       if (!text) throw error(where + ": commit record missing");
       m = manifest::parse(*text, where);
       if (m.version != v) throw error(where + ": records version " + std::to_string(m.version));
-      if (m.ranks != static_cast<std::uint32_t>(comm_.size())) {
+ if (m.ranks != static_cast<std::uint32_t>(comm_.size())) {
+        std::string cannot;
+        if (resizable_state(cannot)) return check_resized(v, m, why);
         why = "checkpoint version " + std::to_string(v) + " in " + opt_.directory.string() + " was written by " +
               std::to_string(m.ranks) + " ranks but this run has " + std::to_string(comm_.size()) +
-              "; restarting on a different rank count is not supported for this state — rerun with " +
-              std::to_string(m.ranks) + " ranks (or use another directory to start afresh)";
+"; " + cannot + " — rerun with " + std::to_string(m.ranks) + " ranks (or use another directory to start afresh)";
         return consistency::verdict::refused;
       }
       if (m.snapshot != Snapshot::name) throw error(where + ": written with snapshot '" + m.snapshot + "', this checkpointer uses '" + std::string(Snapshot::name) + "'");
@@ -519,11 +713,14 @@ class checkpointer {
       why = me + ": " + e.what();
       return consistency::verdict::invalid;
     }
+    // Same rank count, but distributed blocks declared elsewhere than they were saved: redistribute.
+    if (!layout_text_.empty() && !same_blocks(regions)) return check_resized(v, m, why);
     // Shapes: a mismatch is the program's doing, not the file's: refuse rather than fall back.
     try {
       for (auto const& r : registry_) {
         auto const name = r->info().name;
         auto it = std::find_if(regions.begin(), regions.end(), [&](auto const& d) { return d.info.name == name; });
+        if (it == regions.end() && name == checkpoint::detail::layout_region_name) continue;  // older checkpoint
         if (it == regions.end())
           throw usage_error("protected region '" + name + "' is not in version " + std::to_string(v) + " (" +
                             opt_.storage.shard_location(v, rank) + ")");
@@ -540,7 +737,7 @@ class checkpointer {
   /// decoded together; a missing or damaged link makes the version invalid (restore falls back).
   std::vector<snapshot::decoded_region> decode_chain(manifest const& m, snapshot::shard_id id,
                                                      std::span<const std::byte> newest) {
-    int const rank = comm_.rank();
+    int const rank = static_cast<int>(id.rank);
     std::vector<storage::byte_buffer> held;
     std::vector<snapshot::shard_id> ids;
     for (auto d : m.depends_on) {
@@ -598,6 +795,7 @@ class checkpointer {
     storage::byte_buffer shard_bytes;
     std::vector<snapshot::decoded_region> regions;
     manifest m;
+    release_resized();
     std::uint64_t checked = 0;
     chain_warnings_.clear();
     auto chosen = opt_.consistency.choose(
@@ -622,17 +820,24 @@ class checkpointer {
       discover_next_version();
       return std::nullopt;
     }
-    for (auto const& r : registry_) {
-      auto const name = r->info().name;
-      auto it = std::find_if(regions.begin(), regions.end(), [&](auto const& d) { return d.info.name == name; });
-      r->load(it->info, it->payload);
+    if (resized_) {
+      apply_resized();
+      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();  // block hashes belong to the old ranks
+    } else {
+      for (auto const& r : registry_) {
+        auto const name = r->info().name;
+        auto it = std::find_if(regions.begin(), regions.end(), [&](auto const& d) { return d.info.name == name; });
+        if (it == regions.end() || name == checkpoint::detail::layout_region_name) continue;  // ours, not saved state
+        r->load(it->info, it->payload);
+      }
     }
     for (auto const& d : regions)
       if (!registry_.find(d.info.name))
         log_.warn("version " + std::to_string(*chosen) + " holds region '" + d.info.name +
                   "' which is not protected now; it was not restored");
     step_ = m.step;
-    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.adopt_restored();
+    if constexpr (snapshot::chained<Snapshot>)
+      if (!resized_) opt_.snapshot.adopt_restored();
     {
       std::lock_guard g{mu_};
       parent_ = checkpoint::parent_link{*chosen, m.id, 0};
@@ -640,6 +845,10 @@ class checkpointer {
       stats_ = {*chosen, shard_bytes.size(), 0, 0, 0, 0};
     }
     discover_next_version();
+    if (resized_ && comm_.rank() == 0)
+      log_.info("version " + std::to_string(*chosen) + " was written by " + std::to_string(m.ranks) +
+                " ranks and is restored on " + std::to_string(comm_.size()));
+    release_resized();
     if (comm_.rank() == 0)
       log_.info("restored version " + std::to_string(*chosen) + " (step " + std::to_string(m.step) + ")" +
                 (*next_version_ > *chosen + 1 ? "; new checkpoints start a branch at version " +
@@ -657,6 +866,14 @@ class checkpointer {
   std::optional<checkpoint::parent_link> parent_;
   std::vector<std::string> chain_warnings_;
   checkpoint_stats stats_;
+  std::string layout_text_;                 ///< the hidden region "strata.layout" (empty: no layouts declared)
+  // N→M restore in progress: the old shards held open, what goes where
+  bool resized_ = false;
+  std::vector<storage::byte_buffer> resize_held_;
+  std::deque<std::vector<std::byte>> resize_owned_;  // deque: growing it never moves the copies
+  std::vector<std::vector<snapshot::decoded_region>> resize_regions_;  // per old rank
+  std::vector<std::pair<state::region*, checkpoint::detail::piece>> resize_pieces_;
+  std::vector<std::pair<state::region*, snapshot::decoded_region>> resize_replicated_;
   retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator

@@ -62,7 +62,7 @@ struct manifest {
   /// \brief The JSON text written to storage, ending with its own checksum.
   [[nodiscard]] std::string to_text() const {
     auto j = body();
-    j["self_xxh3"] = detail::to_hex(detail::xxh3(j.dump()));
+    j["self_xxh3"] = strata::detail::to_hex(strata::detail::xxh3(j.dump()));
     return j.dump(2) + "\n";
   }
 
@@ -81,7 +81,7 @@ struct manifest {
         throw error("unsupported manifest format_version " + j.at("format_version").dump());
       auto const self = j.at("self_xxh3").get<std::string>();
       j.erase("self_xxh3");
-      if (detail::from_hex(self) != detail::xxh3(j.dump()))
+      if (strata::detail::from_hex(self) != strata::detail::xxh3(j.dump()))
         throw error("manifest checksum mismatch (the file was altered or damaged)");
       manifest m;
       m.id = j.at("id").get<std::string>();
@@ -94,13 +94,13 @@ struct manifest {
       m.consistency = j.at("consistency").get<std::string>();
       if (!j.at("parent").is_null()) {
         auto const& p = j.at("parent");
-        auto h = detail::from_hex(p.at("manifest_xxh3").get<std::string>());
+        auto h = strata::detail::from_hex(p.at("manifest_xxh3").get<std::string>());
         if (!h) throw error("parent.manifest_xxh3 is not 16 hex digits");
         m.parent = parent_link{p.at("version").get<std::uint64_t>(), p.at("id").get<std::string>(), *h};
       }
       m.version_vector = j.at("version_vector").get<std::vector<std::uint64_t>>();
       for (auto const& s : j.at("shards")) {
-        auto h = detail::from_hex(s.at("xxh3").get<std::string>());
+        auto h = strata::detail::from_hex(s.at("xxh3").get<std::string>());
         if (!h) throw error("a shard's xxh3 is not 16 hex digits");
         m.shards.push_back({s.at("rank").get<std::uint32_t>(), s.at("location").get<std::string>(),
                             s.at("bytes").get<std::uint64_t>(), *h});
@@ -124,7 +124,7 @@ struct manifest {
     std::random_device rd;
     std::uint64_t const v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
                             static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    return detail::to_hex(v);
+    return strata::detail::to_hex(v);
   }
   static std::int64_t now_unix_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -155,14 +155,14 @@ struct manifest {
     j["storage"] = storage;
     j["consistency"] = consistency;
     if (parent)
-      j["parent"] = {{"version", parent->version}, {"id", parent->id}, {"manifest_xxh3", detail::to_hex(parent->manifest_xxh3)}};
+      j["parent"] = {{"version", parent->version}, {"id", parent->id}, {"manifest_xxh3", strata::detail::to_hex(parent->manifest_xxh3)}};
     else
       j["parent"] = nullptr;
     j["version_vector"] = version_vector;
     if (!depends_on.empty()) j["depends_on"] = depends_on;
     j["shards"] = nlohmann::json::array();
     for (auto const& s : shards)
-      j["shards"].push_back({{"rank", s.rank}, {"location", s.location}, {"bytes", s.bytes}, {"xxh3", detail::to_hex(s.xxh3)}});
+      j["shards"].push_back({{"rank", s.rank}, {"location", s.location}, {"bytes", s.bytes}, {"xxh3", strata::detail::to_hex(s.xxh3)}});
     return j;
   }
 };

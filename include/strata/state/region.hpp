@@ -58,6 +58,12 @@ class region {
   virtual std::span<const std::byte> stage() = 0;
   /// \brief Loads `payload`, saved with shape `saved` (already checked by `check_compatible`).
   virtual void load(region_info const& saved, std::span<const std::byte> payload) = 0;
+  /// \brief Overwrites elements `[first, first + bytes / elem_size)` in place, without resizing
+  /// (N→M restore of a distributed block). Only ranges of elements support it.
+  virtual void load_window(std::uint64_t first, std::span<const std::byte> bytes) {
+    throw usage_error("region '" + info().name + "' (" + to_string(info().kind) +
+                      ") cannot be redistributed: only ranges of elements can be declared distributed");
+  }
 
   /// \brief Throws `usage_error` naming the region if `saved` cannot be loaded into it.
   void check_compatible(region_info const& saved) const {
@@ -81,6 +87,13 @@ class region {
 };
 
 namespace detail {
+
+inline void check_window(std::string const& name, std::uint64_t first, std::size_t bytes, std::size_t elem,
+                         std::size_t size) {
+  if (bytes % elem != 0 || first + bytes / elem > size)
+    throw usage_error("region '" + name + "': window of " + std::to_string(bytes / elem) + " elements at " +
+                      std::to_string(first) + " does not fit its " + std::to_string(size) + " elements");
+}
 
 template <class T>
 std::span<const std::byte> bytes_of(T const* p, std::size_t n) noexcept {
@@ -114,6 +127,10 @@ class host_range_region final : public region {
   void load(region_info const& saved, std::span<const std::byte> p) override {
     if constexpr (Resizable) c_->resize(static_cast<std::size_t>(saved.count));
     if (!p.empty()) std::memcpy(static_cast<void*>(data()), p.data(), p.size());
+  }
+  void load_window(std::uint64_t first, std::span<const std::byte> p) override {
+    check_window(name_, first, p.size(), sizeof(T), std::size(*c_));
+    if (!p.empty()) std::memcpy(static_cast<void*>(data() + first), p.data(), p.size());
   }
 
  private:
@@ -153,6 +170,18 @@ class device_range_region final : public region {
     thrust::copy(staging_.begin(), staging_.end(), v_->begin());
 #else
     std::memcpy(static_cast<void*>(thrust::raw_pointer_cast(v_->data())), p.data(), p.size());
+#endif
+  }
+  void load_window(std::uint64_t first, std::span<const std::byte> p) override {
+    check_window(name_, first, p.size(), sizeof(T), v_->size());
+    auto const n = p.size() / sizeof(T);
+    if (n == 0) return;
+#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+    staging_.resize(n);
+    std::memcpy(staging_.data(), p.data(), p.size());
+    thrust::copy(staging_.begin(), staging_.end(), v_->begin() + static_cast<std::ptrdiff_t>(first));
+#else
+    std::memcpy(static_cast<void*>(thrust::raw_pointer_cast(v_->data()) + first), p.data(), p.size());
 #endif
   }
 

@@ -3,6 +3,7 @@
 /// \brief The registry of protected regions of one rank.
 
 #include <strata/error.hpp>
+#include <strata/state/layout.hpp>
 #include <strata/state/region.hpp>
 
 #include <algorithm>
@@ -23,16 +24,35 @@ class registry {
  public:
   /// \brief Protects `x` under `name`; it must outlive the registry. Protecting a name twice is an error.
   template <class T>
-  region& protect(std::string name, T& x) {
+  region& protect(std::string name, T& x, layout how = {}) {
     if (name.empty()) throw usage_error("protect: the name of a region must not be empty");
     if (find(name)) throw usage_error("protect: a region named '" + name + "' is already protected");
-    regions_.push_back(make_region(std::move(name), x));
+    if (how.how == layout::kind::distributed && !(resizable_host_range<T> || fixed_host_range<T> || thrust_device_vector<T>))
+      throw usage_error("protect: region '" + name + "' is declared distributed but is not a range of elements");
+    regions_.push_back(make_region(name, x));
+    layouts_.push_back(how);
     return *regions_.back();
+  }
+  /// \brief How `name` is laid out across ranks (per_rank when not protected with a layout).
+  [[nodiscard]] layout layout_of(std::string const& name) const {
+    for (std::size_t i = 0; i < regions_.size(); ++i)
+      if (regions_[i]->info().name == name) return layouts_[i];
+    return {};
+  }
+  /// \brief Changes the layout of a protected region (after a rebalance moved its block).
+  void set_layout(std::string const& name, layout how) {
+    for (std::size_t i = 0; i < regions_.size(); ++i)
+      if (regions_[i]->info().name == name) {
+        layouts_[i] = how;
+        return;
+      }
+    throw usage_error("set_layout: no region named '" + name + "' is protected");
   }
   /// \brief Stops protecting `name`; false if it was not protected.
   bool unprotect(std::string const& name) {
     auto it = std::find_if(regions_.begin(), regions_.end(), [&](auto const& r) { return r->info().name == name; });
     if (it == regions_.end()) return false;
+    layouts_.erase(layouts_.begin() + (it - regions_.begin()));
     regions_.erase(it);
     return true;
   }
@@ -48,6 +68,7 @@ class registry {
 
  private:
   std::vector<std::unique_ptr<region>> regions_;
+  std::vector<layout> layouts_;  // parallel to regions_
 };
 
 }  // namespace strata::state
