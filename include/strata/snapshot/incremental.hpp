@@ -288,11 +288,11 @@ struct incremental {
       auto const nb = r.value<std::uint64_t>();
       if (nb != detail::block_count(g.bytes, BlockBytes)) throw error("region '" + g.info.name + "': bad block count");
       g.hashes.resize(nb);
-      std::memcpy(g.hashes.data(), r.bytes(nb * 8).data(), nb * 8);
+      if (auto src = r.bytes(nb * 8); nb) std::memcpy(g.hashes.data(), src.data(), nb * 8);
       auto const nd = r.value<std::uint64_t>();
       if (nd > nb) throw error("region '" + g.info.name + "': more dirty blocks than blocks");
       g.dirty.resize(nd);
-      std::memcpy(g.dirty.data(), r.bytes(nd * 8).data(), nd * 8);
+      if (auto src = r.bytes(nd * 8); nd) std::memcpy(g.dirty.data(), src.data(), nd * 8);
       std::size_t payload = 0;
       for (std::size_t i = 0; i < nd; ++i) {
         if (g.dirty[i] >= nb || (i && g.dirty[i] <= g.dirty[i - 1])) throw error("region '" + g.info.name + "': bad dirty block list");

@@ -215,7 +215,7 @@ class partner_memory {
                              reinterpret_cast<std::byte const*>(out.data()) + out.size() * 8), i;
     exchange(o, to, i, from, tag);
     in.resize(i.size() / 8);
-    std::memcpy(in.data(), i.data(), in.size() * 8);
+    if (!in.empty()) std::memcpy(in.data(), i.data(), in.size() * 8);
   }
 
   std::shared_ptr<state> st_ = std::make_shared<state>();
