@@ -176,8 +176,13 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   o.async = p.async == "on";
   o.log_level = p.quiet ? verbosity::warnings : verbosity::info;
   ckpt_t ckpt{world, o};
-  ckpt.protect("u", u);
-  ckpt.protect("step", step);
+  // The interior rows are this rank's block of the global n x n field (the halo rows are
+  // recomputed every step), and the step counter is the same everywhere: with these layouts a
+  // run killed on N ranks can resume on M ranks.
+  ckpt.protect("u", u,
+               distributed{.global_offset = static_cast<std::uint64_t>(first_row) * n, .global_size = std::uint64_t{n} * n,
+                           .local_offset = n, .local_count = rows * n});
+  ckpt.protect("step", step, replicated{});
   auto const resumed = ckpt.restore_latest();
   if (resumed && rank == 0)
     std::printf("resumed from version %llu at step %llu\n", static_cast<unsigned long long>(*resumed),
