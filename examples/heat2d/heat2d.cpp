@@ -3,6 +3,8 @@
 // run the same command again: it resumes from the last committed version and
 // prints the same final checksum as an uninterrupted run.
 #include <strata/strata.hpp>
+#include <strata/elastic/policy.hpp>
+#include <strata/elastic/relaunch.hpp>
 #include <strata/config.hpp>
 #include <strata/snapshot/compressed.hpp>
 #include <strata/snapshot/incremental.hpp>
@@ -60,6 +62,9 @@ struct params {
   std::string snapshot = "full", storage = "posix", trigger = "every", async = "off";
   double seconds = 10.0, mtbf = 60.0;
   int step_delay_ms = 0;
+  // elastic demo (SPEC S8): synthetic metrics fed to the scale rules each step
+  double elastic_p99_ms = -1, elastic_utilisation = 0, elastic_seconds_per_step = 30;
+  int elastic_max_ranks = 1 << 20;
 };
 
 /// One explicit step on the interior of a (rows + 2) x n block with halo rows 0 and rows + 1.
@@ -121,6 +126,12 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", p.seconds, "--trigger seconds: interval");
   app.add_option("--mtbf", p.mtbf, "--trigger young-daly: mean time between failures, seconds");
   app.add_option("--step-delay-ms", p.step_delay_ms, "sleep this long after each step (stands for more compute)");
+  app.add_option("--elastic-p99-ms", p.elastic_p99_ms,
+                 "elastic demo: report this p99 latency to strata::elastic's S8 rules every step; on a scale "
+                 "decision checkpoint, write DIR.relaunch.json and exit with status 75");
+  app.add_option("--elastic-utilisation", p.elastic_utilisation, "elastic demo: utilisation reported (0..1)");
+  app.add_option("--elastic-seconds-per-step", p.elastic_seconds_per_step, "elastic demo: job time one step stands for");
+  app.add_option("--elastic-max-ranks", p.elastic_max_ranks, "elastic demo: never scale above this");
   app.add_option("--async", p.async, "on: write checkpoints in the background")->check(CLI::IsMember({"on", "off"}));
   try {
     app.parse(argc, argv);
@@ -193,6 +204,7 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   auto const t0 = std::chrono::steady_clock::now();
   auto last_report = t0;
   std::uint64_t const start_step = step;
+  strata::elastic::monitor<> elastic{strata::elastic::threshold_rules{.max_ranks = p.elastic_max_ranks}};
   while (step < steps) {
     // Halo exchange through host buffers (works with or without CUDA-aware MPI).
     auto row = [&](std::size_t i) { return u.begin() + static_cast<std::ptrdiff_t>(i * n); };
@@ -220,6 +232,22 @@ int simulate(strata::comm::mpi const& world, params const& p) {
       std::raise(SIGKILL);
     }
     ckpt.step(step);
+
+    if (p.elastic_p99_ms >= 0) {  // every rank sees the same samples, so every rank decides alike
+      auto const d = elastic.observe({static_cast<double>(step - start_step) * p.elastic_seconds_per_step,
+                                      p.elastic_p99_ms, p.elastic_utilisation}, size);
+      if (d.action != strata::elastic::scale_action::none) {
+        auto const v = ckpt.checkpoint();
+        ckpt.wait();
+        if (rank == 0) {
+          strata::elastic::write_relaunch_request(p.dir + ".relaunch.json", d, size);  // beside the checkpoints
+          std::printf("elastic: %s from %d to %d ranks at step %llu (%s); checkpoint version %llu; exit status %d\n",
+                      strata::elastic::to_string(d.action), size, d.target_ranks, static_cast<unsigned long long>(step),
+                      d.reason.c_str(), static_cast<unsigned long long>(v), strata::elastic::relaunch_exit_status);
+        }
+        return strata::elastic::relaunch_exit_status;
+      }
+    }
 
     auto const now = std::chrono::steady_clock::now();
     if (!p.quiet && rank == 0 && (now - last_report > std::chrono::seconds(2) || step == steps)) {
