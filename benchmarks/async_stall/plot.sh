@@ -22,7 +22,7 @@ set ylabel "ratio (log scale)"
 set xtics rotate by -35
 set grid ytics
 set arrow from graph 0, first 1.25 to graph 1, first 1.25 nohead dt 2 lc rgb "red"
-set label "goal 1.25 (async)" at graph 0.01, first 1.4 tc rgb "red"
+set label "goal 1.25 (async)" at graph 0.80, first 1.6 tc rgb "red"
 plot "$dat" using 2:xtic(1) title "synchronous" lc rgb "#888888", "" using 3 title "asynchronous" lc rgb "#2a7fff"
 GP
 rm -f "$dat"
