@@ -15,11 +15,19 @@
 // checkpointing: state, the three snapshot layers, consistency, the checkpointer
 #include <strata/state/registry.hpp>
 #include <strata/state/serializer.hpp>
+#include <strata/state/layout.hpp>
 #include <strata/snapshot/full.hpp>
+#include <strata/snapshot/incremental.hpp>
+#include <strata/snapshot/compressed.hpp>
 #include <strata/storage/posix_dir.hpp>
+#include <strata/storage/partner_memory.hpp>
+#include <strata/storage/mpiio_file.hpp>
+#include <strata/storage/multilevel.hpp>
 #include <strata/consistency/coordinated.hpp>
 #include <strata/trigger/every_n.hpp>
 #include <strata/trigger/every_seconds.hpp>
+#include <strata/trigger/young_daly.hpp>
+#include <strata/trigger/adaptive.hpp>
 #include <strata/checkpoint/checkpointer.hpp>
 #include <strata/checkpoint/manifest.hpp>
 #include <strata/checkpoint/retention.hpp>

@@ -257,14 +257,7 @@ struct incremental {
     auto m = r.bytes(magic.size());
     if (std::memcmp(m.data(), magic.data(), magic.size()) != 0) throw error("not an incremental strata shard (bad magic)");
     if (auto f = r.value<std::uint32_t>(); f != format) throw error("unsupported incremental shard format " + std::to_string(f));
-    shard_id got{};
-    r.value(got.version);
-    r.value(got.rank);
-    r.value(got.ranks);
-    if (got.version != expect.version || got.rank != expect.rank || got.ranks != expect.ranks)
-      throw error("shard belongs to version " + std::to_string(got.version) + ", rank " + std::to_string(got.rank) +
-                  " of " + std::to_string(got.ranks) + ", expected version " + std::to_string(expect.version) +
-                  ", rank " + std::to_string(expect.rank) + " of " + std::to_string(expect.ranks));
+    detail::check_shard_id(r, expect);
     if (auto s = detail::read_string(r); s != name) throw error("shard written by snapshot strategy '" + s + "'");
     if (auto b = r.value<std::uint64_t>(); b != BlockBytes)
       throw error("shard uses " + std::to_string(b) + "-byte blocks, this strategy " + std::to_string(BlockBytes));

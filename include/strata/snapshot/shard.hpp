@@ -119,6 +119,19 @@ class shard_builder {
   std::uint64_t offset_ = 0;
 };
 
+/// \brief Reads (version, rank, ranks) from a shard header and checks it is the shard expected:
+/// a shard moved or copied to another version's or rank's place is refused.
+inline void check_shard_id(byte_reader& r, shard_id expect) {
+  shard_id got{};
+  r.value(got.version);
+  r.value(got.rank);
+  r.value(got.ranks);
+  if (got.version != expect.version || got.rank != expect.rank || got.ranks != expect.ranks)
+    throw error("shard belongs to version " + std::to_string(got.version) + ", rank " + std::to_string(got.rank) +
+                " of " + std::to_string(got.ranks) + ", expected version " + std::to_string(expect.version) +
+                ", rank " + std::to_string(expect.rank) + " of " + std::to_string(expect.ranks));
+}
+
 /// \brief Parses a shard; `where` names it in errors (file, rank, version).
 inline std::vector<decoded_region> parse_shard(std::span<const std::byte> shard, shard_id expect,
                                                std::string_view strategy, std::string const& where) {
@@ -130,14 +143,7 @@ inline std::vector<decoded_region> parse_shard(std::span<const std::byte> shard,
     auto const format = r.value<std::uint32_t>();
     if (format != shard_format) throw error("unsupported shard format " + std::to_string(format));
     auto const regions = r.value<std::uint32_t>();
-    shard_id got{};
-    r.value(got.version);
-    r.value(got.rank);
-    r.value(got.ranks);
-    if (got.version != expect.version || got.rank != expect.rank || got.ranks != expect.ranks)
-      throw error("shard belongs to version " + std::to_string(got.version) + ", rank " + std::to_string(got.rank) +
-                  " of " + std::to_string(got.ranks) + ", expected version " + std::to_string(expect.version) +
-                  ", rank " + std::to_string(expect.rank) + " of " + std::to_string(expect.ranks));
+    check_shard_id(r, expect);
     auto const strat = read_string(r);
     if (strat != strategy) throw error("shard written by snapshot strategy '" + strat + "', reading with '" + std::string(strategy) + "'");
     std::vector<decoded_region> out;
