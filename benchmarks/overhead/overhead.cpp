@@ -9,7 +9,9 @@
 // the same number of steps, intervals * N - 1 with N = interval / step time, and checkpoints at
 // steps N, 2N, ... (trigger::every_n: no per-step collective), so each checkpointing run takes
 // intervals - 1 checkpoints, none at the very end. The overhead is the wall time over that of the
-// run without checkpoints. Configurations are run in rounds (none, full-sync, full-async,
+// run without checkpoints; `blocked_percent` is the share of the run the application thread spent
+// inside ckpt.step() (measured in the same run, so immune to the machine's load swings, but blind to
+// a background writer competing for cores). Configurations are run in rounds (none, full-sync, full-async,
 // incremental-async, repeated --rounds times) and the median per configuration is reported.
 #include <strata/strata.hpp>
 #include <strata/snapshot/incremental.hpp>
@@ -83,7 +85,7 @@ struct grid {
 
 template <class Snapshot>
 double run(strata::comm::mpi const& world, std::size_t n, std::uint64_t steps, std::uint64_t every, bool async,
-           std::string const& dir, std::uint64_t& checkpoints) {
+           std::string const& dir, std::uint64_t& checkpoints, double& blocked) {
   grid g{world, n};
   std::uint64_t step = 0;
   using ck_t = strata::checkpointer<strata::comm::mpi, Snapshot>;
@@ -100,15 +102,21 @@ double run(strata::comm::mpi const& world, std::size_t n, std::uint64_t steps, s
   world.barrier();
   auto const t0 = clk::now();
   checkpoints = 0;
+  double in_ckpt = 0;  // time the application thread spends inside ck.step(): what checkpointing blocks
   while (step < steps) {
     g.step();
     ++step;
-    if (every) checkpoints += ck.step(step) ? 1 : 0;
+    if (every) {
+      auto const c0 = clk::now();
+      checkpoints += ck.step(step) ? 1 : 0;
+      in_ckpt += secs(c0, clk::now());
+    }
   }
   world.barrier();
   double const t = secs(t0, clk::now());
   ck.wait();  // after the clock: the last background write is not part of the compute phase
   if (world.rank() == 0) std::filesystem::remove_all(dir);
+  blocked = world.all_reduce(in_ckpt, strata::comm::reduce_op::max);
   return world.all_reduce(t, strata::comm::reduce_op::max);
 }
 }  // namespace
@@ -145,13 +153,18 @@ int main(int argc, char** argv) {
   auto const steps = intervals * every - 1;
   using inc = strata::snapshot::incremental<64 * 1024>;
   char const* names[4] = {"none", "full_sync", "full_async", "incremental_async"};
-  std::vector<double> times[4];
+  std::vector<double> times[4], blocked_share[4];
+  double blocked = 0;
   std::uint64_t taken[4] = {0, 0, 0, 0};
   for (int r = 0; r < std::max(rounds, 1); ++r) {
-    times[0].push_back(run<strata::snapshot::full>(world, n, steps, 0, false, dir + "/none", taken[0]));
-    times[1].push_back(run<strata::snapshot::full>(world, n, steps, every, false, dir + "/full_sync", taken[1]));
-    times[2].push_back(run<strata::snapshot::full>(world, n, steps, every, true, dir + "/full_async", taken[2]));
-    times[3].push_back(run<inc>(world, n, steps, every, true, dir + "/inc_async", taken[3]));
+    auto record = [&](int c, double t) {
+      times[c].push_back(t);
+      blocked_share[c].push_back(blocked / t);
+    };
+    record(0, run<strata::snapshot::full>(world, n, steps, 0, false, dir + "/none", taken[0], blocked));
+    record(1, run<strata::snapshot::full>(world, n, steps, every, false, dir + "/full_sync", taken[1], blocked));
+    record(2, run<strata::snapshot::full>(world, n, steps, every, true, dir + "/full_async", taken[2], blocked));
+    record(3, run<inc>(world, n, steps, every, true, dir + "/inc_async", taken[3], blocked));
   }
   auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
   if (world.rank() == 0) {
@@ -163,8 +176,10 @@ int main(int argc, char** argv) {
                 interval, static_cast<unsigned long long>(every), static_cast<unsigned long long>(steps), rounds);
     double const base = med(times[0]);
     for (int c = 0; c < 4; ++c)
-      std::printf("    {\"config\": \"%s\", \"seconds\": %.3f, \"checkpoints\": %llu, \"overhead_percent\": %.2f}%s\n", names[c],
-                  med(times[c]), static_cast<unsigned long long>(taken[c]), 100.0 * (med(times[c]) / base - 1.0), c < 3 ? "," : "");
+      std::printf("    {\"config\": \"%s\", \"seconds\": %.3f, \"checkpoints\": %llu, \"overhead_percent\": %.2f, "
+                  "\"blocked_percent\": %.3f}%s\n",
+                  names[c], med(times[c]), static_cast<unsigned long long>(taken[c]), 100.0 * (med(times[c]) / base - 1.0),
+                  100.0 * med(blocked_share[c]), c < 3 ? "," : "");
     std::printf("  ]\n}\n");
   }
   return 0;
