@@ -232,9 +232,9 @@ TEST_CASE("tasks fed while run routes arrive over time and all complete once", "
   int const n = 60;
   int fed = 0;
   std::size_t done_before_last_fed = 0;
+  auto const t0 = clock::now();  // outlives run(): the feeder below refers to it
   if (d.is_router()) {
     d.on_complete([&](task_id id, std::span<const std::byte>) { ++seen[id]; });
-    auto const t0 = clock::now();
     // one task every 2 ms: the run must keep going between arrivals, and must not return before the last one
     d.feed([&](clock::time_point now) {
       while (fed < n && now - t0 >= std::chrono::milliseconds(2 * fed)) {
