@@ -59,18 +59,21 @@ static_assert(codec<zstd_codec>);
 #endif
 
 namespace detail {
-template <std::string_view const& A, std::string_view const& B>
-struct joined_name {
+/// "compressed+<inner name>", built at compile time (a type parameter rather than references to
+/// string_views as template arguments, which nvcc's front end rejects).
+template <class Inner>
+struct compressed_name {
+  static constexpr std::string_view prefix = "compressed";
   static constexpr auto storage = [] {
-    std::array<char, A.size() + B.size() + 1> s{};
-    for (std::size_t i = 0; i < A.size(); ++i) s[i] = A[i];
-    s[A.size()] = '+';
-    for (std::size_t i = 0; i < B.size(); ++i) s[A.size() + 1 + i] = B[i];
+    constexpr std::string_view inner = Inner::name;
+    std::array<char, prefix.size() + inner.size() + 1> s{};
+    for (std::size_t i = 0; i < prefix.size(); ++i) s[i] = prefix[i];
+    s[prefix.size()] = '+';
+    for (std::size_t i = 0; i < inner.size(); ++i) s[prefix.size() + 1 + i] = inner[i];
     return s;
   }();
   static constexpr std::string_view value{storage.data(), storage.size()};
 };
-inline constexpr std::string_view compressed_prefix = "compressed";
 }  // namespace detail
 
 /// \brief Decorates `Inner` (full or incremental): its shard is compressed with `Codec` before it is
@@ -88,7 +91,7 @@ template <strategy Inner = full,
 #endif
           >
 struct compressed {
-  static constexpr std::string_view name = detail::joined_name<detail::compressed_prefix, Inner::name>::value;
+  static constexpr std::string_view name = detail::compressed_name<Inner>::value;
 
   Inner inner{};
   Codec codec{};
