@@ -12,7 +12,7 @@ print(f'{d["ranks"]} ranks, {d["protected_mib_per_rank"]:.0f} MiB/rank, checkpoi
 PY
 )
 gnuplot <<GP
-set terminal pngcairo size 800,480 font ",10"
+set terminal pngcairo size 800,480 font ",10" noenhanced
 set output "$png"
 set title "heat2d: time with checkpoints vs without (%) — $title"
 set style data histograms
