@@ -45,11 +45,7 @@ namespace {
 
 constexpr double residual_limit = 1e-10;
 
-std::vector<double> to_doubles(std::span<const std::byte> b) {
-  std::vector<double> v(b.size() / sizeof(double));
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
+using tiled::to_doubles;
 
 /// Task body for strata: the kernels of tiled_cholesky.hpp like run_op, but reading the input tiles
 /// in place in the executor's buffers; the one copy left (previous version of the output tile into
@@ -87,29 +83,6 @@ std::vector<std::byte> run_task(tiled::problem const& prob, strata::dag::task_id
   }
 }
 
-/// Rank 0: max |A - L L^T| / max |A| of the factor left by a strata run (tiles gathered from their owners).
-double strata_residual(strata::comm::mpi const& world, tiled::problem const& prob, strata::dag::schedule const& plan,
-                       strata::dag::execution_result const& res) {
-  int const me = world.rank(), n = prob.n(), b = prob.b, tiles = prob.tiles;
-  std::vector<double> l(me == 0 ? static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : 0, 0.0);
-  for (int i = 0; i < tiles; ++i)
-    for (int j = 0; j <= i; ++j) {
-      auto const t = prob.final_writer[static_cast<std::size_t>(i * tiles + j)];
-      int const owner = plan.tasks[t].rank;
-      std::vector<double> tile;
-      if (owner == me) tile = to_doubles(res.outputs.at(t));
-      if (owner == me && me != 0) MPI_Send(tile.data(), b * b, MPI_DOUBLE, 0, static_cast<int>(t), world.native());
-      if (me != 0) continue;
-      if (owner != 0) {
-        tile.resize(static_cast<std::size_t>(b * b));
-        MPI_Recv(tile.data(), b * b, MPI_DOUBLE, owner, static_cast<int>(t), world.native(), MPI_STATUS_IGNORE);
-      }
-      for (int r = 0; r < b; ++r)
-        for (int c = 0; c < b; ++c)
-          l[static_cast<std::size_t>((i * b + r) * n + j * b + c)] = tile[static_cast<std::size_t>(r * b + c)];
-    }
-  return me == 0 ? tiled::residual(l, n) : 0.0;
-}
 
 double median(std::vector<double> v) {
   std::ranges::sort(v);
@@ -235,7 +208,7 @@ int main(int argc, char** argv) {
           rr.makespan.push_back(res.makespan_s);
           rr.busy.push_back(world.all_reduce(res.busy_s, strata::comm::reduce_op::sum));
           if (check) {
-            rr.residual = strata_residual(world, prob, plan, res);
+            rr.residual = tiled::gathered_residual(world, prob, plan, res);
             int bad = me == 0 && !(rr.residual < residual_limit);
             world.broadcast(std::as_writable_bytes(std::span(&bad, 1)), 0);
             strata_ok &= bad == 0;

@@ -26,11 +26,7 @@ std::vector<std::byte> to_bytes(std::vector<double> const& v) {
   std::memcpy(b.data(), v.data(), b.size());
   return b;
 }
-std::vector<double> to_doubles(std::span<const std::byte> b) {
-  std::vector<double> v(b.size() / sizeof(double));
-  std::memcpy(v.data(), b.data(), b.size());
-  return v;
-}
+using tiled::to_doubles;
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,30 +60,11 @@ int main(int argc, char** argv) {
     return to_bytes(tiled::run_op(prob, t, [&](strata::dag::task_id p) { return to_doubles(in.from(p)); }));
   });
 
-  // Rank 0 assembles L from the final tiles and checks it.
+  // Rank 0 gathers L from the final tiles' owners and checks it.
   int const n = prob.n();
-  std::vector<double> l(me == 0 ? static_cast<std::size_t>(n) * n : 0, 0.0);
-  for (int i = 0; i < tiles; ++i)
-    for (int j = 0; j <= i; ++j) {
-      auto const t = prob.final_writer[static_cast<std::size_t>(i * tiles + j)];
-      int const owner = plan.tasks[t].rank;
-      std::vector<double> tile;
-      if (owner == me) tile = to_doubles(res.outputs.at(t));
-      if (owner == me && me != 0)
-        MPI_Send(tile.data(), b * b, MPI_DOUBLE, 0, static_cast<int>(t), world.native());
-      if (me == 0) {
-        if (owner != 0) {
-          tile.resize(static_cast<std::size_t>(b * b));
-          MPI_Recv(tile.data(), b * b, MPI_DOUBLE, owner, static_cast<int>(t), world.native(), MPI_STATUS_IGNORE);
-        }
-        for (int r = 0; r < b; ++r)
-          for (int c = 0; c < b; ++c)
-            l[static_cast<std::size_t>((i * b + r) * n + j * b + c)] = tile[static_cast<std::size_t>(r * b + c)];
-      }
-    }
+  double const resid = tiled::gathered_residual(world, prob, plan, res);
   int ok = 1;
   if (me == 0) {
-    double const resid = tiled::residual(l, n);
     ok = resid < 1e-10;
     std::printf("cholesky: n = %d (%d x %d tiles of %d), %zu tasks on %d ranks, placement %s\n", n, tiles, tiles, b,
                 prob.graph.size(), world.size(), placement.c_str());

@@ -2,7 +2,13 @@
 // Shared by examples/cholesky and benchmarks/dag_cholesky.
 #pragma once
 
+#include <strata/comm/mpi.hpp>
+#include <strata/dag/executor.hpp>
 #include <strata/dag/graph.hpp>
+#include <strata/dag/placement.hpp>
+
+#include <cstring>
+#include <span>
 
 #include <algorithm>
 #include <chrono>
@@ -177,6 +183,38 @@ inline double residual(std::vector<double> const& l, int n) {
       amax = std::max(amax, std::abs(a));
     }
   return worst / amax;
+}
+
+/// A tile's bytes (as the executor passes them) as doubles.
+inline std::vector<double> to_doubles(std::span<const std::byte> b) {
+  std::vector<double> v(b.size() / sizeof(double));
+  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * sizeof(double));
+  return v;
+}
+
+/// Rank 0: max |A - L L^T| / max |A| of the factor left by a strata run, its final tiles gathered
+/// from the ranks that own them (other ranks return 0).
+inline double gathered_residual(strata::comm::mpi const& world, problem const& prob, strata::dag::schedule const& plan,
+                                strata::dag::execution_result const& res) {
+  int const me = world.rank(), n = prob.n(), b = prob.b, tiles = prob.tiles;
+  std::vector<double> l(me == 0 ? static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : 0, 0.0);
+  for (int i = 0; i < tiles; ++i)
+    for (int j = 0; j <= i; ++j) {
+      auto const t = prob.final_writer[static_cast<std::size_t>(i * tiles + j)];
+      int const owner = plan.tasks[t].rank;
+      std::vector<double> tile;
+      if (owner == me) tile = to_doubles(res.outputs.at(t));
+      if (owner == me && me != 0) MPI_Send(tile.data(), b * b, MPI_DOUBLE, 0, static_cast<int>(t), world.native());
+      if (me != 0) continue;
+      if (owner != 0) {
+        tile.resize(static_cast<std::size_t>(b * b));
+        MPI_Recv(tile.data(), b * b, MPI_DOUBLE, owner, static_cast<int>(t), world.native(), MPI_STATUS_IGNORE);
+      }
+      for (int r = 0; r < b; ++r)
+        for (int c = 0; c < b; ++c)
+          l[static_cast<std::size_t>((i * b + r) * n + j * b + c)] = tile[static_cast<std::size_t>(r * b + c)];
+    }
+  return me == 0 ? residual(l, n) : 0.0;
 }
 
 }  // namespace tiled
