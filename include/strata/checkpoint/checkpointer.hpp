@@ -563,11 +563,17 @@ class checkpointer {
     return out;
   }
 
+  /// The decoded region called `name`, or nullptr.
+  static snapshot::decoded_region const* find_region(std::vector<snapshot::decoded_region> const& regions,
+                                                     std::string const& name) {
+    auto it = std::find_if(regions.begin(), regions.end(), [&](auto const& d) { return d.info.name == name; });
+    return it == regions.end() ? nullptr : &*it;
+  }
+
   /// Whether this rank's distributed blocks are where this rank's shard says they were saved.
   bool same_blocks(std::vector<snapshot::decoded_region> const& regions) const {
-    auto it = std::find_if(regions.begin(), regions.end(),
-                           [](auto const& d) { return d.info.name == checkpoint::detail::layout_region_name; });
-    if (it == regions.end()) return true;  // nothing was declared when it was saved
+    auto const* it = find_region(regions, checkpoint::detail::layout_region_name);
+    if (!it) return true;  // nothing was declared when it was saved
     try {
       auto const saved = checkpoint::detail::decode_layouts(it->payload, "saved layout");
       auto const now = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
@@ -590,9 +596,8 @@ class checkpointer {
       for (std::uint32_t r = 0; r < m.ranks; ++r) {
         resize_regions_.push_back(decode_old_rank(m, static_cast<int>(r)));
         auto const& regs = resize_regions_.back();
-        auto it = std::find_if(regs.begin(), regs.end(),
-                               [](auto const& d) { return d.info.name == checkpoint::detail::layout_region_name; });
-        if (it == regs.end())
+        auto const* it = find_region(regs, checkpoint::detail::layout_region_name);
+        if (!it)
           throw error(opt_.storage.shard_location(v, static_cast<int>(r)) + ": records no layouts (written before layouts were declared)");
         old_layouts.push_back(checkpoint::detail::decode_layouts(it->payload, opt_.storage.shard_location(v, static_cast<int>(r))));
       }
@@ -603,14 +608,15 @@ class checkpointer {
     }
     try {
       std::uint64_t need = 0;
+      auto const mine_layouts = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
       for (auto const& r : registry_) {
         auto const info = r->info();
         if (info.name == checkpoint::detail::layout_region_name) continue;
         auto const l = registry_.layout_of(info.name);
         auto find_in = [&](std::size_t rank) -> snapshot::decoded_region const& {
           auto const& regs = resize_regions_[rank];
-          auto it = std::find_if(regs.begin(), regs.end(), [&](auto const& d) { return d.info.name == info.name; });
-          if (it == regs.end())
+          auto const* it = find_region(regs, info.name);
+          if (!it)
             throw usage_error("protected region '" + info.name + "' is not in version " + std::to_string(v) +
                               " of old rank " + std::to_string(rank));
           return *it;
@@ -628,7 +634,7 @@ class checkpointer {
           need += first.payload.size();
           continue;
         }
-        auto mine = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run").at(info.name).block;
+        auto const mine = mine_layouts.at(info.name).block;
         std::vector<distributed> old;
         for (std::size_t o = 0; o < old_layouts.size(); ++o) {
           auto const& ol = old_layouts[o].at(info.name).block;
@@ -659,7 +665,7 @@ class checkpointer {
     for (auto const& [region, p] : resize_pieces_) {
       auto const& regs = resize_regions_[static_cast<std::size_t>(p.from)];
       auto const name = region->info().name;
-      auto const& d = *std::find_if(regs.begin(), regs.end(), [&](auto const& x) { return x.info.name == name; });
+      auto const& d = *find_region(regs, name);  // planned only where it exists
       auto const elem = d.info.elem_size;
       region->load_window(p.dst, d.payload.subspan(static_cast<std::size_t>(p.src * elem), static_cast<std::size_t>(p.count * elem)));
     }
@@ -719,9 +725,9 @@ class checkpointer {
     try {
       for (auto const& r : registry_) {
         auto const name = r->info().name;
-        auto it = std::find_if(regions.begin(), regions.end(), [&](auto const& d) { return d.info.name == name; });
-        if (it == regions.end() && name == checkpoint::detail::layout_region_name) continue;  // older checkpoint
-        if (it == regions.end())
+        auto const* it = find_region(regions, name);
+        if (!it && name == checkpoint::detail::layout_region_name) continue;  // older checkpoint
+        if (!it)
           throw usage_error("protected region '" + name + "' is not in version " + std::to_string(v) + " (" +
                             opt_.storage.shard_location(v, rank) + ")");
         r->check_compatible(it->info);
@@ -826,8 +832,8 @@ class checkpointer {
     } else {
       for (auto const& r : registry_) {
         auto const name = r->info().name;
-        auto it = std::find_if(regions.begin(), regions.end(), [&](auto const& d) { return d.info.name == name; });
-        if (it == regions.end() || name == checkpoint::detail::layout_region_name) continue;  // ours, not saved state
+        auto const* it = find_region(regions, name);
+        if (!it || name == checkpoint::detail::layout_region_name) continue;  // ours, not saved state
         r->load(it->info, it->payload);
       }
     }
