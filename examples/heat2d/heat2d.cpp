@@ -10,6 +10,7 @@
 #include <strata/snapshot/incremental.hpp>
 #include <strata/storage/mpiio_file.hpp>
 #include <strata/storage/multilevel.hpp>
+#include <strata/storage/node_local.hpp>
 #include <strata/storage/partner_memory.hpp>
 #include <strata/trigger/adaptive.hpp>
 #include <strata/trigger/young_daly.hpp>
@@ -60,6 +61,7 @@ struct params {
   int crash_rank = 0;
   bool quiet = false;
   std::string snapshot = "full", storage = "posix", trigger = "every", async = "off";
+  std::string local, shared, redundancy = "none";  // node-local level, shared level, copies beyond L1
   double seconds = 10.0, mtbf = 60.0;
   int step_delay_ms = 0;
   // elastic demo (SPEC S8): synthetic metrics fed to the scale rules each step
@@ -133,6 +135,12 @@ int main(int argc, char** argv) {
   app.add_option("--elastic-seconds-per-step", p.elastic_seconds_per_step, "elastic demo: job time one step stands for");
   app.add_option("--elastic-max-ranks", p.elastic_max_ranks, "elastic demo: never scale above this");
   app.add_option("--async", p.async, "on: write checkpoints in the background")->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--local", p.local,
+                 "node-local checkpoint directory (L1, same path on every node; overrides --storage); with --shared "
+                 "every 2nd version also goes to the shared level");
+  app.add_option("--shared", p.shared, "shared checkpoint directory (L4, needs --local)");
+  app.add_option("--redundancy", p.redundancy, "with --local: none | partner (a copy of each shard on another node, L2)")
+      ->check(CLI::IsMember({"none", "partner"}));
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& e) {
@@ -147,7 +155,15 @@ int main(int argc, char** argv) {
   using comp = snapshot::compressed<inc>;
   using partner = storage::multilevel<storage::partner_memory, storage::posix_dir, 1>;
   using levels = storage::multilevel<storage::posix_dir, storage::posix_dir, 2>;
+  using cluster_l1 = storage::node_local;
+  using cluster_l4 = storage::multilevel<storage::node_local, storage::posix_dir, 2>;
+  if (!p.shared.empty() && p.local.empty()) {
+    if (rank == 0) std::fprintf(stderr, "heat2d: --shared needs --local (the node-local level it backs)\n");
+    return 2;
+  }
   auto with_storage = [&]<class Snap>() {
+    if (!p.local.empty() && !p.shared.empty()) return simulate<Snap, cluster_l4>(world, p);
+    if (!p.local.empty()) return simulate<Snap, cluster_l1>(world, p);
     if (p.storage == "partner") return simulate<Snap, partner>(world, p);
     if (p.storage == "multilevel") return simulate<Snap, levels>(world, p);
     if (p.storage == "mpiio") return simulate<Snap, storage::mpiio_file>(world, p);
@@ -156,6 +172,22 @@ int main(int argc, char** argv) {
   if (p.snapshot == "incremental") return with_storage.template operator()<inc>();
   if (p.snapshot == "compressed") return with_storage.template operator()<comp>();
   return with_storage.template operator()<snapshot::full>();
+}
+
+/// The storage options heat2d's command line sets: the node-local levels take --local, --shared and
+/// --redundancy (the checkpointer's directory is the shared one, or the local one without it).
+template <class Storage>
+std::string configure_storage(Storage&, params const& p) { return p.dir; }
+std::string configure_storage(strata::storage::node_local& s, params const& p) {
+  s.path = p.local;
+  s.copies = p.redundancy == "partner" ? strata::storage::redundancy::partner : strata::storage::redundancy::none;
+  return p.local;
+}
+template <std::uint64_t K>
+std::string configure_storage(strata::storage::multilevel<strata::storage::node_local, strata::storage::posix_dir, K>& s,
+                              params const& p) {
+  configure_storage(s.fast, p);
+  return p.shared;
 }
 
 template <class Snapshot, class Storage>
@@ -182,7 +214,7 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   else trig.t = trigger::every_n{p.every};
   using ckpt_t = checkpointer<comm::mpi, Snapshot, Storage, consistency::coordinated, any_trigger>;
   typename ckpt_t::options o;
-  o.directory = p.dir;
+  o.directory = configure_storage(o.storage, p);
   o.trigger = trig;
   o.async = p.async == "on";
   o.log_level = p.quiet ? verbosity::warnings : verbosity::info;

@@ -479,8 +479,10 @@ class checkpointer {
     c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
     doomed.resize(static_cast<std::size_t>(n));
     c.broadcast(std::as_writable_bytes(std::span(doomed.data(), doomed.size())), 0);
+    // Storage that keeps commit records on more than rank 0 (per node, per rank) removes every copy.
+    constexpr bool records_everywhere = requires { opt_.storage.replicate_commit(std::uint64_t{}, std::string_view{}); };
     for (auto v : doomed) {
-      if (c.rank() == 0) opt_.storage.remove_commit(v);  // the version stops existing first
+      if (c.rank() == 0 || records_everywhere) opt_.storage.remove_commit(v);  // the version stops existing first
       opt_.storage.remove_shard(v, c.rank());
       opt_.storage.remove_version(v);
       deps_.erase(v);
@@ -783,13 +785,36 @@ class checkpointer {
                                 opt_.storage.commit_location(m.parent->version) + " has now (history altered)");
   }
 
+  /// Reads version v's commit record into what storage needs to repair its shards (nullopt: no record).
+  auto expectation_reader() {
+    return [this](std::uint64_t v) -> std::optional<storage::version_expectation> {
+      auto text = opt_.storage.read_commit(v);
+      if (!text) return std::nullopt;
+      auto const m = manifest::parse(*text, opt_.storage.commit_location(v));
+      storage::version_expectation e{m.ranks, {}, {}, m.depends_on};
+      for (auto const& sh : m.shards) {
+        e.bytes.push_back(sh.bytes);
+        e.xxh3.push_back(sh.xxh3);
+      }
+      return e;
+    };
+  }
+
   std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact) {
     if (writer_) {
       writer_->drain();
       if (auto f = writer_->failure()) log_.warn("background checkpoint failed before this restore: " + *f);
       writer_->acknowledge();
     }
-    if constexpr (requires { opt_.storage.recover(comm_); }) opt_.storage.recover(comm_);  // e.g. partner copies
+    if constexpr (requires { opt_.storage.recover(comm_, expectation_reader(), std::function<void(std::string const&, bool)>{}); }) {
+      // Storage that repairs missing shards (node-local levels) reads what each record expects.
+      opt_.storage.recover(comm_, expectation_reader(), [this](std::string const& m, bool warning) {
+        if (warning) log_.warn(m);
+        else log_.info(m);
+      });
+    } else if constexpr (requires { opt_.storage.recover(comm_); }) {
+      opt_.storage.recover(comm_);  // e.g. partner copies in memory
+    }
     auto const l = opt_.storage.list();
     if (comm_.rank() == 0)
       for (auto const& f : l.foreign) log_.warn("ignoring foreign entry in the checkpoint directory: " + f);

@@ -23,6 +23,14 @@ struct listing {
   std::vector<std::string> foreign;      ///< entries the driver does not recognise
 };
 
+/// \brief What a committed version's record says about its shards, for storage that repairs
+/// missing shards at restore (`recover(comm, expect)`); the checkpointer reads it from the record.
+struct version_expectation {
+  std::uint32_t ranks = 0;                   ///< ranks that wrote the version
+  std::vector<std::uint64_t> bytes, xxh3;    ///< per rank: shard size and checksum
+  std::vector<std::uint64_t> depends_on;     ///< older versions this one needs (incremental chains)
+};
+
 /// \brief One rank's access to checkpoint storage.
 ///
 /// - `attach(comm, dir)` prepares the location (errors name it and the rank);

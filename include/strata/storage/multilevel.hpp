@@ -61,11 +61,11 @@ struct multilevel {
   {
     fast.replicate_commit(v, text);
   }
-  template <comm::communicator Comm>
-  void recover(Comm const& c)
-    requires requires(Fast& f) { f.recover(c); }
+  template <comm::communicator Comm, class... Args>
+  void recover(Comm const& c, Args&&... args)
+    requires requires(Fast& f) { f.recover(c, std::forward<Args>(args)...); }
   {
-    fast.recover(c);
+    fast.recover(c, std::forward<Args>(args)...);
   }
   [[nodiscard]] std::optional<std::string> read_commit(std::uint64_t v) const {
     std::optional<std::string> t;

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -153,7 +154,22 @@ class posix_dir {
   /// \brief Creates `dir` if needed and checks that this rank can write in it.
   template <comm::communicator Comm>
   void attach(Comm const& comm, std::filesystem::path const& dir) {
-    rank_ = comm.rank();
+    std::string why;
+    try {
+      attach_here(comm.rank(), dir);
+    } catch (std::exception const& e) {
+      why = e.what();
+    }
+    if (comm.size() > 1) {
+      auto seen = check_shared(comm, why.empty());  // collective: every rank takes part
+      if (why.empty()) why = std::move(seen);
+    }
+    if (!why.empty()) throw usage_error(why);
+  }
+
+  /// \brief Prepares `dir` for this rank only (no collective; no check that other ranks share it).
+  void attach_here(int rank, std::filesystem::path const& dir) {
+    rank_ = rank;
     dir_ = dir;
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
@@ -218,7 +234,7 @@ class posix_dir {
         out.all.push_back(*v);
       } else if (auto d = detail::parse_version(n, ""); d && e.is_directory()) {
         out.all.push_back(*d);
-      } else if (n.rfind(".probe.r", 0) != 0 && !n.ends_with(".tmp")) {
+      } else if (n.rfind(".probe.", 0) != 0 && !n.ends_with(".tmp")) {
         out.foreign.push_back((dir_ / n).string());
       }
     }
@@ -240,6 +256,33 @@ class posix_dir {
 
  private:
   [[nodiscard]] std::string who() const { return "rank " + std::to_string(rank_); }
+
+  /// Rank 0 leaves a file with a fresh name; a rank that cannot see it is not sharing the directory.
+  template <comm::communicator Comm>
+  std::string check_shared(Comm const& comm, bool usable) {
+    std::uint64_t token = 0;
+    if (comm.rank() == 0) {
+      token = static_cast<std::uint64_t>(::getpid()) << 32 ^
+              static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+      if (usable) detail::fd{::open(token_path(token).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    }
+    comm.broadcast(std::as_writable_bytes(std::span(&token, 1)), 0);
+    std::error_code ec;
+    std::string why;
+    if (usable && !std::filesystem::exists(token_path(token), ec)) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      why = who() + " on " + host + ": checkpoint directory " + dir_.string() +
+            " is not the one rank 0 uses (it does not see rank 0's files there): posix_dir needs a directory "
+            "every rank shares; for node-local storage use strata::storage::node_local";
+    }
+    (void)comm.all_reduce(std::uint64_t{!why.empty()}, comm::reduce_op::max);  // every rank has looked
+    if (comm.rank() == 0 && usable) ::unlink(token_path(token).c_str());
+    return why;  // only the ranks that did not see it fail; the checkpointer tells every rank their reason
+  }
+  [[nodiscard]] std::filesystem::path token_path(std::uint64_t token) const {
+    return dir_ / (".probe.shared." + std::to_string(token));
+  }
   [[nodiscard]] std::filesystem::path version_dir(std::uint64_t v) const {
     char buf[32];
     std::snprintf(buf, sizeof buf, detail::version_format(), static_cast<unsigned long long>(v));
