@@ -125,16 +125,32 @@ class mpi {
     detail::check_mpi(MPI_Send(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag, native()), "MPI_Send");
   }
   /// \brief Receives one message (blocking), resizing `out` to fit it.
+  /// Matched probe (`MPI_Mprobe` + `MPI_Mrecv`): the message sized is the message received, whatever
+  /// other threads or earlier probes of this process do.
   message_info recv(std::vector<std::byte>& out, int source, int tag) const {
     MPI_Status st;
-    detail::check_mpi(MPI_Probe(to_mpi_source(source), to_mpi_tag(tag), native(), &st), "MPI_Probe");
+    MPI_Message msg = MPI_MESSAGE_NULL;
+    detail::check_mpi(MPI_Mprobe(to_mpi_source(source), to_mpi_tag(tag), native(), &msg, &st), "MPI_Mprobe");
+    return receive_matched(out, msg, st);
+  }
+  /// \brief Receives one pending message if there is one (non-blocking, matched probe).
+  [[nodiscard]] std::optional<message_info> try_recv(std::vector<std::byte>& out, int source, int tag) const {
+    int flag = 0;
+    MPI_Status st;
+    MPI_Message msg = MPI_MESSAGE_NULL;
+    detail::check_mpi(MPI_Improbe(to_mpi_source(source), to_mpi_tag(tag), native(), &flag, &msg, &st), "MPI_Improbe");
+    if (!flag) return std::nullopt;
+    return receive_matched(out, msg, st);
+  }
+  message_info receive_matched(std::vector<std::byte>& out, MPI_Message& msg, MPI_Status const& st) const {
     int count = 0;
     MPI_Get_count(&st, MPI_BYTE, &count);
     out.resize(static_cast<std::size_t>(count));
-    detail::check_mpi(MPI_Recv(out.data(), count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, native(), MPI_STATUS_IGNORE),
-                      "MPI_Recv");
+    detail::check_mpi(MPI_Mrecv(out.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv");
     return {st.MPI_SOURCE, st.MPI_TAG, static_cast<std::size_t>(count)};
   }
+
+ public:
   /// \brief Non-blocking check for a pending message.
   [[nodiscard]] std::optional<message_info> probe(int source, int tag) const {
     int flag = 0;

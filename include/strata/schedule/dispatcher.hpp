@@ -447,12 +447,23 @@ class dispatcher {
   bool poll_messages() {
     bool any = false;
     std::vector<std::byte> buf;
-    while (auto info = comm_.probe(comm::any_source, comm::any_tag)) {
-      comm_.recv(buf, info->source, info->tag);
+    while (auto info = next_message(comm::any_source, buf)) {
       any = true;
       handle(info->source, info->tag, buf);
     }
     return any;
+  }
+
+  /// A pending message, received at once (a matched probe where the communicator has one, so that
+  /// what was probed is what is received).
+  std::optional<comm::message_info> next_message(int source, std::vector<std::byte>& buf) const {
+    if constexpr (requires { comm_.try_recv(buf, source, comm::any_tag); }) {
+      return comm_.try_recv(buf, source, comm::any_tag);
+    } else {
+      auto info = comm_.probe(source, comm::any_tag);
+      if (info) comm_.recv(buf, info->source, info->tag);
+      return info;
+    }
   }
 
   void handle(int source, int tag, std::vector<std::byte> const& buf) {
@@ -978,8 +989,7 @@ class dispatcher {
         std::optional<comm::message_info> info;
         {
           std::lock_guard lock{comm_mutex_};
-          info = comm_.probe(0, comm::any_tag);
-          if (info) comm_.recv(buf, 0, info->tag);
+          info = next_message(0, buf);
         }
         if (!info) {
           idle_wait(false, idle);
