@@ -1,0 +1,589 @@
+#pragma once
+/// \file
+/// \brief `detail::dir_lock`: one job per checkpoint directory (SPEC R12).
+///
+/// The lock is the file `DIR/.strata.lock`, created with `O_CREAT | O_EXCL` (so of two jobs that
+/// start at once exactly one creates it), then written and fsync'ed. It names its holder: host,
+/// pid, the pid's start time in clock ticks after boot (`/proc/<pid>/stat` field 22, which tells a
+/// recycled pid apart), the boot id, the wall-clock start time (ISO 8601), who took it and a random
+/// token. The holder's destructor removes the file only while it still carries the holder's token.
+///
+/// A job that finds the file judges it:
+/// - a holder on this host whose pid is gone (or a zombie), whose pid now belongs to a process that
+///   started at another time, or that ran before the last reboot, is *stale*: the job takes it over;
+/// - a live holder, or a holder on another host (which cannot be checked from here), is refused with
+///   a `usage_error` naming the directory, the holder's host, pid and start time, and the file to
+///   remove if that job is no longer running;
+/// - an empty or incomplete file (a crash between create and write) is stale once it is older than
+///   a few seconds; younger, it is being written right now: the job waits a moment, then refuses.
+///
+/// Taking over is serialised so that of several jobs that find the same stale lock at once exactly
+/// one wins. A plain "rename the stale file away, the winner of the rename proceeds" is not enough:
+/// a slow job that judged the stale file may rename away the *new* lock its faster rival has just
+/// created (the path names another file by then). Instead the take-over works on the file itself:
+/// - with `flock` (local file systems, NFS, Lustre and GPFS as usually mounted): open the file, take
+///   `flock(LOCK_EX)` on it, check that the path still names that very file (same device and inode),
+///   read and judge it, unlink it, close; then create the new lock with `O_EXCL`. Whoever waited for
+///   the same `flock` finds afterwards that the path names another file (or none) and starts over. A
+///   new lock's creator holds `flock` on it while writing, so nobody reads it half-written.
+/// - without `flock` (it fails with ENOLCK, EOPNOTSUPP, ...): the right to replace one particular
+///   stale file goes to whoever creates `DIR/.strata.lock.takeover.<key>` with `O_EXCL`, the key
+///   being a hash of that file's content and inode; the winner checks that the path still holds
+///   exactly that content and inode, unlinks it and removes its claim. Only the claimant may replace
+///   that file, so the check stays true until the unlink. A claim left behind by a crash in between
+///   makes later jobs refuse with a message naming both files.
+///
+/// The lock belongs to a job, not to one object: a second `acquire` in the same process shares it
+/// (a process-wide count; the file goes with the last handle), unless
+/// `dir_lock_settings::share_within_process` is false. A forked child does not inherit it.
+///
+/// Linux-specific parts (`/proc`) degrade gracefully: without them a pid counts as alive while
+/// `kill(pid, 0)` says it exists.
+
+#include <strata/error.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+namespace strata::detail {
+
+/// \brief Tunables of `dir_lock::acquire` (the defaults suit production; tests shorten them).
+struct dir_lock_settings {
+  /// An empty or incomplete lock file younger than this is being written by a live job.
+  std::chrono::milliseconds incomplete_grace{10'000};
+  /// How long to wait for another job that is writing or replacing the lock file right now.
+  std::chrono::milliseconds busy_wait{5'000};
+  /// Serialise take-overs with `flock`; false: with claim files (as on file systems without flock).
+  bool use_flock = true;
+  /// A second `acquire` of the same directory in the same process shares the lock (the same job:
+  /// e.g. a checkpointer that restores while the one that wrote is still alive); the file goes
+  /// with the last handle. false: refused like another job.
+  bool share_within_process = true;
+  /// Testing: a pause between judging a lock stale and taking it over, to widen races.
+  std::chrono::milliseconds takeover_pause{0};
+};
+
+/// \brief An exclusive lock of a directory for one job: move-only RAII over `DIR/.strata.lock`.
+///
+/// \code
+/// auto lock = strata::detail::dir_lock::acquire("ckpt", "rank 0");  // usage_error if another job holds it
+/// \endcode
+class dir_lock {
+ public:
+  static constexpr std::string_view file_name = ".strata.lock";
+
+  /// \brief What a lock file says about its holder.
+  struct holder {
+    std::string host;
+    long long pid = 0;
+    std::uint64_t start_ticks = 0;  ///< `/proc/<pid>/stat` field 22 (0: unknown)
+    std::string boot_id;            ///< `/proc/sys/kernel/random/boot_id` (empty: unknown)
+    std::string started;            ///< the process's wall-clock start, ISO 8601 UTC
+    std::string locked;             ///< when it took the lock, ISO 8601 UTC
+    std::string who;                ///< e.g. "rank 0"
+    std::string program;
+    std::string token;
+
+    /// \brief The holder this process would be.
+    static holder of_this_process(std::string const& who) {
+      holder h;
+      h.host = host_name();
+      h.pid = static_cast<long long>(::getpid());
+      h.start_ticks = proc_stat(h.pid).value_or(proc_info{}).start_ticks;
+      h.boot_id = read_boot_id();
+      h.started = iso8601(process_start_wall(h.start_ticks));
+      h.locked = iso8601(std::time(nullptr));
+      h.who = one_line(who);
+      h.program = one_line(read_small(std::filesystem::path("/proc/self/comm")).value_or(""));
+      h.token = new_token();
+      return h;
+    }
+    /// \brief The file's text; ends with "end" so that a torn write reads as incomplete.
+    [[nodiscard]] std::string to_text() const {
+      return "strata-dir-lock 1\nhost=" + host + "\npid=" + std::to_string(pid) +
+             "\npid_start_ticks=" + std::to_string(start_ticks) + "\nboot_id=" + boot_id + "\nstarted=" + started +
+             "\nlocked=" + locked + "\nwho=" + who + "\nprogram=" + program + "\ntoken=" + token + "\nend\n";
+    }
+    /// \brief nullopt when the text is empty, incomplete or not a strata lock.
+    static std::optional<holder> parse(std::string_view text) {
+      constexpr std::string_view magic = "strata-dir-lock 1\n";
+      if (!text.starts_with(magic) || !text.ends_with("\nend\n")) return std::nullopt;
+      holder h;
+      std::size_t at = magic.size();
+      while (at < text.size()) {
+        auto const nl = text.find('\n', at);
+        auto const line = text.substr(at, nl - at);
+        at = nl + 1;
+        auto const eq = line.find('=');
+        if (eq == std::string_view::npos) continue;
+        auto const key = line.substr(0, eq);
+        std::string val(line.substr(eq + 1));
+        try {
+          if (key == "host") h.host = val;
+          else if (key == "pid") h.pid = std::stoll(val);
+          else if (key == "pid_start_ticks") h.start_ticks = std::stoull(val);
+          else if (key == "boot_id") h.boot_id = val;
+          else if (key == "started") h.started = val;
+          else if (key == "locked") h.locked = val;
+          else if (key == "who") h.who = val;
+          else if (key == "program") h.program = val;
+          else if (key == "token") h.token = val;
+        } catch (std::exception const&) {
+          return std::nullopt;
+        }
+      }
+      if (h.host.empty() || h.pid <= 0 || h.pid > std::numeric_limits<pid_t>::max() || h.token.empty()) return std::nullopt;
+      return h;
+    }
+    /// \brief "rank 0 of heat2d, pid 4242 on host node17, started 2024-05-01T10:00:00Z".
+    [[nodiscard]] std::string describe() const {
+      std::string s = who.empty() ? std::string("a job") : who;
+      if (!program.empty()) s += " of " + program;
+      s += ", pid " + std::to_string(pid) + " on host " + host;
+      if (!started.empty()) s += ", started " + started;
+      return s;
+    }
+  };
+
+  dir_lock() noexcept = default;
+  dir_lock(dir_lock&& o) noexcept
+      : file_(std::move(o.file_)), key_(std::move(o.key_)), token_(std::exchange(o.token_, {})),
+        pid_(std::exchange(o.pid_, 0)), took_over_(std::move(o.took_over_)) {}
+  dir_lock& operator=(dir_lock&& o) noexcept {
+    if (this != &o) {
+      release();
+      file_ = std::move(o.file_);
+      key_ = std::move(o.key_);
+      token_ = std::exchange(o.token_, {});
+      pid_ = std::exchange(o.pid_, 0);
+      took_over_ = std::move(o.took_over_);
+    }
+    return *this;
+  }
+  dir_lock(dir_lock const&) = delete;
+  dir_lock& operator=(dir_lock const&) = delete;
+  ~dir_lock() { release(); }
+
+  /// \brief Locks `dir` (which must exist) for this process; `who` names the taker in the file.
+  /// A directory this process holds already is shared (see `dir_lock_settings::share_within_process`).
+  /// \throws usage_error when another job holds the lock, or it cannot be created.
+  static dir_lock acquire(std::filesystem::path const& dir, std::string const& who, dir_lock_settings const& s = {}) {
+    std::error_code ec;
+    auto key = std::filesystem::weakly_canonical(dir, ec);
+    if (ec) key = std::filesystem::absolute(dir, ec);
+    auto const k = (key / file_name).string();
+    auto const pid = static_cast<long long>(::getpid());
+    std::lock_guard g{registry_mutex()};
+    auto& reg = registry();
+    if (auto it = reg.find(k); it != reg.end()) {
+      bool const valid = it->second.pid == pid && token_in(dir / file_name) == it->second.token;
+      if (valid && s.share_within_process) {
+        ++it->second.count;
+        dir_lock l;
+        l.file_ = dir / file_name;
+        l.key_ = k;
+        l.token_ = it->second.token;
+        l.pid_ = pid;
+        return l;
+      }
+      if (!valid) reg.erase(it);  // inherited through fork, or the file was removed by hand
+    }
+    auto l = acquire_file(dir, who, s);
+    l.key_ = k;
+    reg[k] = shared_entry{l.token_, pid, 1};
+    return l;
+  }
+
+  /// \brief A line about the lock of `dir` for tools: nullopt when unlocked.
+  static std::optional<std::string> describe(std::filesystem::path const& dir) {
+    auto const file = dir / file_name;
+    auto const content = read_small(file);
+    if (!content) return std::nullopt;
+    auto const h = holder::parse(*content);
+    if (!h) return "empty or incomplete lock file " + file.string();
+    auto const v = judge(*h, holder::of_this_process(""));
+    if (v.empty()) return "in use by " + h->describe();
+    if (v == other_host) return "in use by " + h->describe() + " (another host: cannot be checked from here)";
+    return "stale lock of " + h->describe() + " (" + v + "); the next job takes it over";
+  }
+
+  /// \brief Removes the lock file if it still carries our token and no other handle of this
+  /// process shares it (noexcept; idempotent).
+  void release() noexcept {
+    if (token_.empty()) return;
+    auto const token = std::exchange(token_, {});
+    if (pid_ != static_cast<long long>(::getpid())) return;  // a forked child does not own its parent's lock
+    try {
+      std::lock_guard g{registry_mutex()};
+      auto& reg = registry();
+      if (auto it = reg.find(key_); it != reg.end() && it->second.token == token && it->second.pid == pid_) {
+        if (--it->second.count > 0) return;  // another handle of this process still holds it
+        reg.erase(it);
+      }
+      if (token_in(file_) == token && ::unlink(file_.c_str()) == 0) fsync_dir(file_.parent_path());
+    } catch (...) {
+    }
+  }
+
+  [[nodiscard]] bool held() const noexcept { return !token_.empty(); }
+  [[nodiscard]] std::filesystem::path const& file() const noexcept { return file_; }
+  [[nodiscard]] std::string const& token() const noexcept { return token_; }
+  /// \brief The stale lock replaced by `acquire`, described for a log line (nullopt: there was none).
+  [[nodiscard]] std::optional<std::string> const& took_over() const noexcept { return took_over_; }
+
+ private:
+  static constexpr std::string_view other_host = "another host";
+
+  /// The handles of this process on one lock file.
+  struct shared_entry {
+    std::string token;
+    long long pid = 0;
+    std::size_t count = 0;
+  };
+  static std::mutex& registry_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::map<std::string, shared_entry>& registry() {
+    static std::map<std::string, shared_entry> r;
+    return r;
+  }
+  static std::string token_in(std::filesystem::path const& file) {
+    auto const content = read_small(file);
+    auto const h = content ? holder::parse(*content) : std::nullopt;
+    return h ? h->token : std::string{};
+  }
+
+  /// The lock file protocol (see the file comment).
+  static dir_lock acquire_file(std::filesystem::path const& dir, std::string const& who, dir_lock_settings const& s) {
+    auto const file = dir / file_name;
+    auto const me = holder::of_this_process(who);
+    auto const text = me.to_text();
+    std::optional<std::string> took_over;
+    using clock = std::chrono::steady_clock;
+    std::optional<clock::time_point> busy_since;  // first time we found the file being written or replaced
+    auto wait_busy = [&](auto&& refuse) {
+      auto const now = clock::now();
+      if (!busy_since) busy_since = now;
+      if (now - *busy_since >= s.busy_wait) refuse();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      // 1. The common case: no lock yet.
+      if (fd f{::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)}) {
+        if (s.use_flock) (void)::flock(f.get(), LOCK_EX | LOCK_NB);  // readers wait until it is complete
+        int err = write_all(f.get(), text);
+        if (err == 0 && ::fsync(f.get()) != 0) err = errno;
+        if (err != 0) {
+          ::unlink(file.c_str());
+          throw usage_error("cannot write the lock file " + file.string() + " of checkpoint directory " +
+                            dir.string() + ": " + std::strerror(err));
+        }
+        if (!same_file(f.get(), file)) continue;  // replaced while we wrote it (see the file comment)
+        fsync_dir(dir);
+        dir_lock l;
+        l.file_ = file;
+        l.token_ = me.token;
+        l.pid_ = me.pid;
+        l.took_over_ = std::move(took_over);
+        return l;
+      }
+      if (errno != EEXIST)
+        throw usage_error("cannot create the lock file " + file.string() + " of checkpoint directory " + dir.string() +
+                          ": " + std::strerror(errno));
+
+      // 2. A lock file exists: open it, and with flock hold it still while we judge it.
+      fd f{::open(file.c_str(), O_RDWR | O_CLOEXEC)};
+      if (!f && (errno == EACCES || errno == EPERM || errno == EROFS)) f = fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+      if (!f) {
+        if (errno == ENOENT) continue;  // released meanwhile
+        throw usage_error("cannot read the lock file " + file.string() + " of checkpoint directory " + dir.string() +
+                          ": " + std::strerror(errno));
+      }
+      bool locked = false;
+      if (s.use_flock) {
+        if (::flock(f.get(), LOCK_EX | LOCK_NB) == 0) {
+          locked = true;
+        } else if (errno == EWOULDBLOCK || errno == EINTR) {
+          wait_busy([&] {
+            throw usage_error("checkpoint directory " + dir.string() + " is being locked by another job right now (" +
+                              file.string() + " stayed locked for " + std::to_string(s.busy_wait.count()) +
+                              " ms); if no job is using that directory, remove " + file.string());
+          });
+          continue;
+        }  // else: flock unsupported here; claim files below
+      }
+      if (!same_file(f.get(), file)) continue;  // replaced or removed since we opened it
+      struct stat st{};
+      if (::fstat(f.get(), &st) != 0) continue;
+      auto const content = read_fd(f.get());
+      auto const h = holder::parse(content);
+
+      // 3. Judge it.
+      std::string stale;
+      if (!h) {
+        auto const age = file_age(st);
+        if (age < s.incomplete_grace) {
+          wait_busy([&] {
+            throw usage_error("checkpoint directory " + dir.string() + " is being locked by another job right now (" +
+                              file.string() + " is empty or incomplete, written " + std::to_string(age.count()) +
+                              " ms ago); if no job is using that directory, remove " + file.string());
+          });
+          continue;
+        }
+        stale = "an empty or incomplete lock file written " + std::to_string(age.count() / 1000) +
+                " s ago (a job that crashed while taking the lock)";
+      } else {
+        auto const v = judge(*h, me);
+        if (v.empty()) {
+          bool const self = h->host == me.host && h->pid == me.pid;
+          throw usage_error("checkpoint directory " + dir.string() + " is in use by " +
+                            (self ? "this very process (another checkpointer on the same directory is still alive): " +
+                                        h->describe() + " (lock file " + file.string() + ")"
+                                  : "another job: " + h->describe() + " (lock file " + file.string() +
+                                        "); if that job is no longer running, remove " + file.string()));
+        }
+        if (v == other_host)
+          throw usage_error("checkpoint directory " + dir.string() + " is in use by a job on another host: " +
+                            h->describe() + "; host " + me.host + " cannot check whether it is still running, so if that job is no longer running, remove " +
+                            file.string());
+        stale = "a stale lock of " + h->describe() + " (" + v + ")";
+      }
+
+      // 4. Take it over.
+      if (s.takeover_pause.count() > 0) std::this_thread::sleep_for(s.takeover_pause);
+      if (locked) {
+        ::unlink(file.c_str());  // we hold flock on the very file the path names: nobody else can replace it
+        fsync_dir(dir);
+        took_over = stale;
+        continue;
+      }
+      auto const key = claim_key(content, st);
+      auto const claim = std::filesystem::path(file.string() + ".takeover." + key);
+      fd c{::open(claim.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
+      if (!c) {
+        if (errno != EEXIST)
+          throw usage_error("cannot create " + claim.string() + " to take over " + stale + " in " + dir.string() + ": " +
+                            std::strerror(errno) + "; if no job is using that directory, remove " + file.string());
+        // Another job is replacing this very file: wait until the path names something else.
+        wait_busy([&] {
+          throw usage_error("checkpoint directory " + dir.string() + ": another job's take-over of " + stale +
+                            " did not finish (" + claim.string() + " exists); if no job is using that directory, remove " +
+                            file.string() + " and " + claim.string());
+        });
+        continue;
+      }
+      (void)write_all(c.get(), text);  // for whoever finds a claim left behind
+      c.reset();
+      if (still_holds(file, content, st)) {
+        ::unlink(file.c_str());
+        took_over = stale;
+      }
+      ::unlink(claim.c_str());
+      fsync_dir(dir);
+    }
+    throw usage_error("cannot lock checkpoint directory " + dir.string() + ": other jobs keep changing " +
+                      file.string() + "; if no job is using that directory, remove it");
+  }
+
+  /// RAII descriptor.
+  class fd {
+   public:
+    explicit fd(int f = -1) noexcept : f_(f) {}
+    fd(fd&& o) noexcept : f_(std::exchange(o.f_, -1)) {}
+    fd& operator=(fd&& o) noexcept {
+      reset();
+      f_ = std::exchange(o.f_, -1);
+      return *this;
+    }
+    ~fd() { reset(); }
+    void reset() noexcept {
+      if (f_ >= 0) ::close(f_);
+      f_ = -1;
+    }
+    [[nodiscard]] int get() const noexcept { return f_; }
+    explicit operator bool() const noexcept { return f_ >= 0; }
+
+   private:
+    int f_;
+  };
+
+  struct proc_info {
+    char state = '?';
+    std::uint64_t start_ticks = 0;
+  };
+
+  /// Empty: the holder is alive (or on another host: `other_host`); otherwise why it is stale.
+  static std::string judge(holder const& h, holder const& me) {
+    if (h.host != me.host) return std::string(other_host);
+    if (!h.boot_id.empty() && !me.boot_id.empty() && h.boot_id != me.boot_id) return "this host rebooted since";
+    if (h.pid == me.pid && (h.start_ticks == me.start_ticks || h.start_ticks == 0 || me.start_ticks == 0)) return {};
+    if (::kill(static_cast<pid_t>(h.pid), 0) != 0 && errno == ESRCH) return "that process has exited";
+    if (auto p = proc_stat(h.pid)) {
+      if (p->state == 'Z' || p->state == 'X') return "that process has exited";
+      if (h.start_ticks != 0 && p->start_ticks != 0 && p->start_ticks != h.start_ticks)
+        return "pid " + std::to_string(h.pid) + " now belongs to another process, started at another time";
+    }
+    return {};
+  }
+
+  /// State and start time (clock ticks after boot) from `/proc/<pid>/stat`.
+  static std::optional<proc_info> proc_stat(long long pid) {
+    auto const text = read_small(std::filesystem::path("/proc") / std::to_string(pid) / "stat");
+    if (!text) return std::nullopt;
+    auto const close = text->rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) return std::nullopt;
+    proc_info p;
+    std::size_t at = close + 1;
+    for (int field = 3; field <= 22; ++field) {
+      while (at < text->size() && (*text)[at] == ' ') ++at;
+      auto const end = text->find(' ', at);
+      auto const tok = text->substr(at, end == std::string::npos ? std::string::npos : end - at);
+      if (tok.empty()) return std::nullopt;
+      if (field == 3) p.state = tok[0];
+      if (field == 22) {
+        try {
+          p.start_ticks = std::stoull(tok);
+        } catch (std::exception const&) {
+          return std::nullopt;
+        }
+      }
+      if (end == std::string::npos && field < 22) return std::nullopt;
+      at = end;
+    }
+    return p;
+  }
+
+  static std::time_t process_start_wall(std::uint64_t ticks) {
+    auto const stat = read_small(std::filesystem::path("/proc/stat"));
+    long const hz = ::sysconf(_SC_CLK_TCK);
+    if (stat && ticks != 0 && hz > 0) {
+      if (auto at = stat->find("\nbtime "); at != std::string::npos) {
+        try {
+          return static_cast<std::time_t>(std::stoll(stat->substr(at + 7)) + static_cast<long long>(ticks) / hz);
+        } catch (std::exception const&) {
+        }
+      }
+    }
+    return std::time(nullptr);
+  }
+
+  static std::string iso8601(std::time_t t) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+  }
+
+  static std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
+    return one_line(buf);
+  }
+  static std::string read_boot_id() {
+    return one_line(read_small(std::filesystem::path("/proc/sys/kernel/random/boot_id")).value_or(""));
+  }
+  static std::string one_line(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    for (auto& c : s)
+      if (c == '\n' || c == '\r') c = ' ';
+    return s;
+  }
+  static std::string new_token() {
+    std::random_device rd;
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(),
+                  static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+    return buf;
+  }
+
+  static int write_all(int f, std::string_view text) {
+    while (!text.empty()) {
+      ssize_t n = ::write(f, text.data(), text.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      text.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+  }
+  static std::string read_fd(int f) {
+    std::string out;
+    char buf[4096];
+    for (off_t off = 0; out.size() < (1u << 20);) {
+      ssize_t n = ::pread(f, buf, sizeof buf, off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+      off += n;
+    }
+    return out;
+  }
+  static std::optional<std::string> read_small(std::filesystem::path const& p) {
+    fd f{::open(p.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (!f) return std::nullopt;
+    return read_fd(f.get());
+  }
+  /// Whether the path still names the file open as `f`.
+  static bool same_file(int f, std::filesystem::path const& p) {
+    struct stat a{}, b{};
+    return ::fstat(f, &a) == 0 && ::stat(p.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  }
+  /// Whether the path still names the file judged: same inode and same content.
+  static bool still_holds(std::filesystem::path const& p, std::string const& content, struct stat const& was) {
+    fd f{::open(p.c_str(), O_RDONLY | O_CLOEXEC)};
+    struct stat now{};
+    return f && ::fstat(f.get(), &now) == 0 && now.st_dev == was.st_dev && now.st_ino == was.st_ino &&
+           read_fd(f.get()) == content;
+  }
+  static std::string claim_key(std::string const& content, struct stat const& st) {
+    auto const h = std::hash<std::string>{}(content + '/' + std::to_string(st.st_ino) + '/' +
+                                            std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec));
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+  static std::chrono::milliseconds file_age(struct stat const& st) {
+    struct timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    auto const ms = (static_cast<long long>(now.tv_sec) - st.st_mtim.tv_sec) * 1000 +
+                    (static_cast<long long>(now.tv_nsec) - st.st_mtim.tv_nsec) / 1'000'000;
+    return std::chrono::milliseconds(ms);
+  }
+  static void fsync_dir(std::filesystem::path const& dir) noexcept {
+    fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+    if (d) (void)::fsync(d.get());
+  }
+
+  std::filesystem::path file_;
+  std::string key_;    ///< the lock file's canonical path, in this process's registry
+  std::string token_;  ///< empty: holds nothing
+  long long pid_ = 0;
+  std::optional<std::string> took_over_;
+};
+
+}  // namespace strata::detail
