@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SIGKILL a rank (a) right after version 3 was staged for the background writer (the writer is
 # mid-version) and (b) just before rank's shard copy of version 3 is sent to its partner; the
-# restarted run must resume from the previous committed version (2, at step 20) and end with the
-# checksum of an uninterrupted run.
+# restarted run must resume from the newest version committed before the kill (2, at step 20,
+# unless a writer that fell behind under load superseded a version: the kill then comes at the
+# first later version that is written, ":3+") and end with the checksum of an uninterrupted run.
 set -u
 exe=$1; np=$2; work=$3
 mpirun=${MPIEXEC:-mpiexec}
@@ -17,15 +18,20 @@ for case in "writer_staged:--async on --snapshot incremental" "sending_partner:-
   phase=${case%%:*}; extra=(${case#*:})
   for victim in $victims; do
     d="$work/$phase-$victim-${extra[1]}-${extra[3]}"; rm -rf "$d"
-    out=$(STRATA_FAULT="$phase@$victim:3" $mpirun -n "$np" $flags "$exe" "${base[@]}" "${extra[@]}" --dir "$d" 2>&1)
+    out=$(STRATA_FAULT="$phase@$victim:3+" $mpirun -n "$np" $flags "$exe" "${base[@]}" "${extra[@]}" --dir "$d" 2>&1)
     if [ $? -eq 0 ]; then echo "$out"; echo "FAIL [$case@$victim]: survived its SIGKILL"; fail=1; continue; fi
-    echo "$out" | grep -q "fault injection: SIGKILL at $phase of version 3" || { echo "$out"; echo "FAIL [$case@$victim]: no kill seen"; fail=1; continue; }
+    killed=$(echo "$out" | sed -n "s/.*fault injection: SIGKILL at $phase of version \([0-9]*\)$/\1/p" | head -n 1)
+    [ -n "$killed" ] || { echo "$out"; echo "FAIL [$case@$victim]: no kill seen"; fail=1; continue; }
+    # The newest commit record on disk before the restart: the version the restart must choose.
+    newest=$(ls "$d" | sed -n 's/^v0*\([0-9][0-9]*\)\.manifest\.json$/\1/p' | sort -n | tail -n 1)
+    [ -n "$newest" ] && [ "$newest" -lt "$killed" ] || { echo "$out"; ls "$d"; echo "FAIL [$case@$victim]: killed in version $killed, newest commit record '$newest'"; fail=1; continue; }
     out=$($mpirun -n "$np" $flags "$exe" "${base[@]}" "${extra[@]}" --dir "$d" 2>&1)
     rc=$?
-    if [ $rc -ne 0 ] || ! echo "$out" | grep -q "^resumed from version 2 at step 20$" || [ "$(echo "$out" | tail -n 1)" != "$want" ]; then
-      echo "$out"; echo "FAIL [$case@$victim]: expected resume from version 2 at step 20 and $want (rc $rc)"; fail=1; continue
+    step=$((newest * 10))
+    if [ $rc -ne 0 ] || ! echo "$out" | grep -q "^resumed from version $newest at step $step$" || [ "$(echo "$out" | tail -n 1)" != "$want" ]; then
+      echo "$out"; echo "FAIL [$case@$victim]: expected resume from version $newest at step $step and $want (rc $rc)"; fail=1; continue
     fi
-    echo "ok [$case@$victim, np $np]: killed during version 3, resumed from 2, $want"
+    echo "ok [$case@$victim, np $np]: killed during version $killed, resumed from $newest, $want"
   done
 done
 exit $fail

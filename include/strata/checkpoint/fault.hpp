@@ -5,10 +5,12 @@
 /// Compiled in only when `STRATA_ENABLE_FAULT_INJECTION` is defined (strata's own
 /// tests, examples and benchmarks define it). At run time the environment variable
 ///
-///     STRATA_FAULT=<phase>@<rank>[:<version>]
+///     STRATA_FAULT=<phase>@<rank>[:<version>[+]]
 ///
 /// makes that rank `raise(SIGKILL)` when it reaches the phase (for the given
-/// version, or the first one). Phases: `writing_shard` (half the shard written,
+/// version, or the first one). `:<version>+` means the first version from that one on that
+/// reaches the phase: an asynchronous writer that falls behind supersedes a waiting version, which
+/// then never reaches the phases of its write. Phases: `writing_shard` (half the shard written,
 /// not yet durable), `after_shard` (shard durable, before the vote),
 /// `before_commit` (all voted yes, commit record not yet written), `after_commit`,
 /// `sending_partner` (partner_memory: before the shard copy goes to the partner rank),
@@ -49,7 +51,13 @@ inline void point([[maybe_unused]] phase p, [[maybe_unused]] int rank, [[maybe_u
   auto rest = s.substr(at + 1);
   auto const colon = rest.find(':');
   if (std::stoi(std::string(rest.substr(0, colon))) != rank) return;
-  if (colon != std::string_view::npos && std::stoull(std::string(rest.substr(colon + 1))) != version) return;
+  if (colon != std::string_view::npos) {
+    auto v = rest.substr(colon + 1);
+    bool const or_later = !v.empty() && v.back() == '+';
+    if (or_later) v.remove_suffix(1);
+    auto const want = std::stoull(std::string(v));
+    if (or_later ? version < want : version != want) return;
+  }
   std::fprintf(stderr, "strata[rank %d]: fault injection: SIGKILL at %s of version %llu\n", rank,
                std::string(to_string(p)).c_str(), static_cast<unsigned long long>(version));
   std::fflush(stderr);

@@ -5,8 +5,27 @@
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace strata {
+
+namespace detail {
+/// \brief Writes `strata[rank R]: msg` and a newline as one piece, under a process-wide mutex.
+///
+/// The line is formatted first and handed to the stream in a single call: `std::cerr` is
+/// unbuffered, so piecewise `<<` would issue one write per piece, and under `mpirun` (which
+/// forwards each rank's stdout and stderr through separate pipes) another line could land in the
+/// middle of this one.
+inline void write_log_line(std::ostream& out, int rank, std::string_view msg) {
+  std::string line = "strata[rank " + std::to_string(rank) + "]: ";
+  line.append(msg);
+  line.push_back('\n');
+  static std::mutex m;
+  std::lock_guard lock{m};
+  out.write(line.data(), static_cast<std::streamsize>(line.size()));
+  out.flush();
+}
+}  // namespace detail
 
 /// \brief How much the checkpointer says.
 enum class verbosity { quiet = 0, warnings = 1, info = 2 };
@@ -24,9 +43,7 @@ class logger {
  private:
   void write(verbosity at, std::string const& msg) const {
     if (!out_ || static_cast<int>(level_) < static_cast<int>(at)) return;
-    static std::mutex m;
-    std::lock_guard lock{m};
-    *out_ << "strata[rank " << rank_ << "]: " << msg << '\n' << std::flush;
+    detail::write_log_line(*out_, rank_, msg);
   }
   std::ostream* out_;
   verbosity level_;

@@ -21,7 +21,7 @@
 /// one wins. A plain "rename the stale file away, the winner of the rename proceeds" is not enough:
 /// a slow job that judged the stale file may rename away the *new* lock its faster rival has just
 /// created (the path names another file by then). Instead the take-over works on the file itself:
-/// - with `flock` (local file systems, NFS, Lustre and GPFS as usually mounted): open the file, take
+/// - with `flock` (local file systems; NFS, Lustre, GPFS where it is enabled): open the file, take
 ///   `flock(LOCK_EX)` on it, check that the path still names that very file (same device and inode),
 ///   read and judge it, unlink it, close; then create the new lock with `O_EXCL`. Whoever waited for
 ///   the same `flock` finds afterwards that the path names another file (or none) and starts over. A

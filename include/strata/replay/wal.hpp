@@ -84,7 +84,7 @@ class wal {
 
   /// \brief Opens (or creates) the log at `file`, cutting off a torn or corrupt tail.
   explicit wal(std::filesystem::path file, wal_options options = {}) : path_(std::move(file)), opt_(std::move(options)) {
-    if (!opt_.log) opt_.log = [](std::string_view m) { std::cerr << m << '\n'; };
+    if (!opt_.log) opt_.log = [](std::string_view m) { std::cerr << (std::string(m) + '\n') << std::flush; };  // one write
     open_and_scan();
   }
   wal(wal const&) = delete;

@@ -16,6 +16,7 @@
 /// On a one-rank communicator rank 0 runs the tasks itself.
 
 #include <strata/checkpoint/checkpointer.hpp>
+#include <strata/checkpoint/log.hpp>
 #include <strata/comm/concepts.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/comm/solo.hpp>
@@ -148,11 +149,7 @@ class dispatcher {
     opt_.backoff.validate();
     if (!opt_.log) {
       int const r = comm_.rank();
-      opt_.log = [r](std::string_view m) {
-        static std::mutex mu;
-        std::lock_guard lock{mu};
-        std::cerr << "strata[rank " << r << "]: " << m << '\n' << std::flush;
-      };
+      opt_.log = [r](std::string_view m) { strata::detail::write_log_line(std::cerr, r, m); };
     }
     auto const n = static_cast<std::size_t>(std::max(0, comm_.size() - 1));
     workers_.resize(n);

@@ -60,7 +60,7 @@ class region {
   virtual void load(region_info const& saved, std::span<const std::byte> payload) = 0;
   /// \brief Overwrites elements `[first, first + bytes / elem_size)` in place, without resizing
   /// (N→M restore of a distributed block). Only ranges of elements support it.
-  virtual void load_window(std::uint64_t first, std::span<const std::byte> bytes) {
+  virtual void load_window(std::uint64_t /*first*/, std::span<const std::byte> /*bytes*/) {
     throw usage_error("region '" + info().name + "' (" + to_string(info().kind) +
                       ") cannot be redistributed: only ranges of elements can be declared distributed");
   }
