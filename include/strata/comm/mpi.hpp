@@ -90,6 +90,10 @@ class mpi {
 
   [[nodiscard]] MPI_Comm native() const noexcept { return state_->comm; }
   [[nodiscard]] bool owns() const noexcept { return state_->owned; }
+  /// \brief Never frees the communicator (MPI_Finalize does): for one that may still hold unmatched
+  /// messages. A freed communicator's context id is reused by the next one created, and a message
+  /// still unmatched (or in flight) on the old one would then be matched on the new one.
+  void retain_until_finalize() const noexcept { state_->owned = false; }
   [[nodiscard]] int rank() const noexcept { return state_->rank; }
   [[nodiscard]] int size() const noexcept { return state_->size; }
 

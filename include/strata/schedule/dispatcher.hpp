@@ -103,6 +103,9 @@ struct dispatcher_options {
   std::filesystem::path metrics_file;       ///< Prometheus text file (empty: none)
   seconds metrics_period{5.0};              ///< how often it is rewritten
   bool progress = false;                    ///< print a progress line on stderr about once a second
+  /// How long rank 0 waits, after the last task, for every worker to confirm shutdown (a worker stuck in
+  /// a task confirms when it returns). Past it, the communicator is kept until MPI_Finalize.
+  seconds shutdown_timeout{30.0};
   std::function<void(std::string_view)> log; ///< where notices go (default: stderr, "strata[rank R]: " prefix)
   /// Worker side: free and total memory it reports (default: the node's physical memory).
   std::function<std::pair<std::uint64_t, std::uint64_t>()> memory_probe;
@@ -828,8 +831,37 @@ class dispatcher {
     }
   }
 
+  /// Sends shutdown to every worker, then receives from each until its `tag_bye`, handling what comes
+  /// before it (late heartbeats, late or repeated answers) like any other message. Messages from one
+  /// sender arrive in order, so after the bye nothing of that worker is left unmatched: the
+  /// communicator can be freed without a late message reaching the next one created (MPI reuses a
+  /// freed communicator's context id, and an unmatched message would be matched there).
   void shutdown_workers() {
     for (auto const& s : workers_) comm_.send({}, s.rank, detail::tag_shutdown);
+    std::vector<bool> said_bye(workers_.size(), false);
+    std::size_t left = workers_.size();
+    auto const deadline = clock::now() + std::chrono::duration_cast<clock::duration>(opt_.shutdown_timeout);
+    std::vector<std::byte> buf;
+    unsigned idle = 0;
+    while (left > 0 && clock::now() < deadline) {
+      auto info = next_message(comm::any_source, buf);
+      idle_wait(info.has_value(), idle);
+      if (!info) continue;
+      auto const w = static_cast<std::size_t>(info->source - 1);
+      if (info->tag == detail::tag_bye && info->source >= 1 && w < workers_.size()) {
+        if (!said_bye[w]) --left;
+        said_bye[w] = true;
+        continue;
+      }
+      handle(info->source, info->tag, buf);
+    }
+    if (left == 0) return;
+    std::string who;
+    for (std::size_t w = 0; w < workers_.size(); ++w)
+      if (!said_bye[w]) who += (who.empty() ? "" : ", ") + std::to_string(workers_[w].rank) + (workers_[w].alive ? "" : " (declared dead)");
+    log("rank(s) " + who + " did not confirm shutdown within " + std::to_string(opt_.shutdown_timeout.count()) +
+        " s; this dispatcher's communicator is kept until MPI_Finalize, so that their late messages cannot reach a later one");
+    if constexpr (requires { comm_.retain_until_finalize(); }) comm_.retain_until_finalize();
   }
 
   void update_gauges() {
@@ -1020,6 +1052,9 @@ class dispatcher {
     }
     stop.store(true);
     heartbeat.join();
+    // Last message of this worker, after its last heartbeat: rank 0 waits for it before it lets the
+    // communicator go (see shutdown_workers).
+    comm_.send({}, 0, detail::tag_bye);
   }
 
   [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> memory() const {

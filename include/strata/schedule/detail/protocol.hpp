@@ -21,6 +21,7 @@ enum tag : int {
   tag_query = 7304,        ///< any -> rank 0: how long is the queue?
   tag_query_reply = 7305,  ///< rank 0 -> asker
   tag_shutdown = 7306,     ///< rank 0 -> worker: no more work
+  tag_bye = 7307,          ///< worker -> rank 0, its last message: its heartbeats have stopped, nothing follows
 };
 
 struct assign_msg {
