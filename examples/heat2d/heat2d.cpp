@@ -63,6 +63,7 @@ struct params {
   std::string snapshot = "full", storage = "posix", trigger = "every", async = "off";
   std::string local, shared, redundancy = "none";  // node-local level, shared level, copies beyond L1
   double seconds = 10.0, mtbf = 60.0;
+  double lock_lease = 30.0;
   int step_delay_ms = 0;
   // elastic demo (SPEC S8): synthetic metrics fed to the scale rules each step
   double elastic_p99_ms = -1, elastic_utilisation = 0, elastic_seconds_per_step = 30;
@@ -128,6 +129,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", p.seconds, "--trigger seconds: interval");
   app.add_option("--mtbf", p.mtbf, "--trigger young-daly: mean time between failures, seconds");
   app.add_option("--step-delay-ms", p.step_delay_ms, "sleep this long after each step (stands for more compute)");
+  app.add_option("--lock-lease", p.lock_lease,
+                 "seconds a directory lock held on another host may go unrenewed before a restart takes it over")
+      ->check(CLI::PositiveNumber);
   app.add_option("--elastic-p99-ms", p.elastic_p99_ms,
                  "elastic demo: report this p99 latency to strata::elastic's S8 rules every step; on a scale "
                  "decision checkpoint, write DIR.relaunch.json and exit with status 75");
@@ -217,6 +221,7 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   o.directory = configure_storage(o.storage, p);
   o.trigger = trig;
   o.async = p.async == "on";
+  o.lock_lease = std::chrono::duration<double>(p.lock_lease);
   o.log_level = p.quiet ? verbosity::warnings : verbosity::info;
   ckpt_t ckpt{world, o};
   // The interior rows are this rank's block of the global n x n field (the halo rows are

@@ -86,9 +86,11 @@ check_resume "$work/c_resume.out" "2 at step 20" "(c) two nodes lost: fell back 
 
 # (d) killed on 3 nodes, restarted on 2 nodes with 2 ranks: N->M restore from the shared level.
 wipe_all
-run node1:1,node2:1,node3:1 "$work/d_kill.out" --local /strata/local/h2d_d --shared /strata/shared/h2d_d --crash-at-step 35 --crash-rank 0 &&
+# Rank 0 moves from node1 to node2: node2 cannot check node1's pid, so the killed job's directory
+# lock is judged by its lease (renewed every third of it while the job lived): short here.
+run node1:1,node2:1,node3:1 "$work/d_kill.out" --local /strata/local/h2d_d --shared /strata/shared/h2d_d --crash-at-step 35 --crash-rank 0 --lock-lease 1 &&
   fail "(d) the run that should die succeeded"
-run node2:1,node4:1 "$work/d_resume.out" --local /strata/local/h2d_d --shared /strata/shared/h2d_d --crash-at-step 35 --crash-rank 0 ||
+run node2:1,node4:1 "$work/d_resume.out" --local /strata/local/h2d_d --shared /strata/shared/h2d_d --crash-at-step 35 --crash-rank 0 --lock-lease 1 ||
   { cat "$work/d_resume.out"; fail "(d) resumed run failed"; }
 check_resume "$work/d_resume.out" "2 at step 20" "(d) 3 ranks on 3 nodes -> 2 ranks on 2 other nodes, from the shared level"
 

@@ -2,7 +2,7 @@
 # For each protocol phase and victim rank: SIGKILL the victim at that phase of
 # version 3, then restart and check that the restored version is the last one
 # committed (2, or 3 when the kill came after the commit record) and that its
-# data is exactly what was saved.
+# data is exactly what was saved, and that the killed attempt leaves nothing behind.
 set -u
 exe=$1; np=$2; work=$3
 mpirun=${MPIEXEC:-mpiexec}
@@ -25,7 +25,13 @@ for phase in writing_shard after_shard before_commit after_commit; do
     if [ $rc -ne 0 ] || ! echo "$out" | grep -q "^restored version $want (tag $want)$" || ! echo "$out" | grep -q "(tag 4)$"; then
       echo "$out"; echo "FAIL [$phase@$victim]: expected restore of version $want then a commit of 4 (rc $rc)"; fail=1; continue
     fi
-    echo "ok [$phase@$victim, np $np]: killed during version 3, $(echo "$out" | grep "^restored")"
+    # The killed attempt's leftovers (its directory, half-written temporary files) are gone once
+    # newer versions are committed (docs/architecture.md, retirement).
+    left=$(cd "$d" && for v in v*/; do v=${v%/}; [ -e "$v.manifest.json" ] || echo "$v/"; done; find . -name '*.tmp')
+    if [ -n "$left" ]; then
+      echo "$out"; ls -laR "$d"; echo "FAIL [$phase@$victim]: leftovers of the killed attempt remain: $left"; fail=1; continue
+    fi
+    echo "ok [$phase@$victim, np $np]: killed during version 3, $(echo "$out" | grep "^restored"), no leftovers"
   done
 done
 exit $fail

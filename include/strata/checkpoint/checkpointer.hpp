@@ -12,6 +12,7 @@
 #include <strata/comm/concepts.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/consistency/coordinated.hpp>
+#include <strata/detail/dir_lock.hpp>
 #include <strata/detail/hash.hpp>
 #include <strata/error.hpp>
 #include <strata/snapshot/chained.hpp>
@@ -100,12 +101,33 @@ class checkpointer {
     std::uint64_t memory_limit_bytes = 0;  ///< N→M restore refuses a block larger than this per rank (0: no limit)
     verbosity log_level = verbosity::warnings;
     std::ostream* log = &std::cerr;
+    /// Rank 0 locks the directory (`DIR/.strata.lock`, SPEC R12): a second job on it is refused at
+    /// construction, naming the holder's host, pid and start time; a lock left by a dead job is taken over.
+    bool lock_directory = true;
+    /// A lock held on another host is judged by its renewals (every third of this): a restart on
+    /// other nodes waits up to this long to see whether the holder is still alive.
+    std::chrono::duration<double> lock_lease{30.0};
   };
 
   /// \brief Collective: prepares the directory on every rank; if any rank cannot use it, every rank throws.
   checkpointer(Comm comm, options opt = {})
       : comm_(std::move(comm)), opt_(std::move(opt)), log_(opt_.log, opt_.log_level, comm_.rank()) {
     std::string why;
+    if (comm_.rank() == 0 && opt_.lock_directory && !opt_.directory.empty()) {
+      try {
+        std::error_code ec;
+        std::filesystem::create_directories(opt_.directory, ec);  // attach reports a directory it cannot create
+        if (std::filesystem::is_directory(opt_.directory, ec)) {
+          lock_ = detail::dir_lock::acquire(
+              opt_.directory, "rank 0 of " + std::to_string(comm_.size()),
+              {.lease = std::chrono::duration_cast<std::chrono::milliseconds>(opt_.lock_lease)});
+          if (auto const& t = lock_.took_over()) log_.info("took over " + *t + " in " + opt_.directory.string());
+        }
+      } catch (std::exception const& e) {
+        why = e.what();
+      }
+    }
+    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
     try {
       opt_.storage.attach(comm_, opt_.directory);
     } catch (std::exception const& e) {
@@ -908,6 +930,7 @@ class checkpointer {
   retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
+  detail::dir_lock lock_;  // rank 0: released after the writer has drained
   std::unique_ptr<checkpoint::async_writer<job>> writer_;  // last: joined before the rest is destroyed
 };
 

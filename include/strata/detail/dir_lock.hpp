@@ -11,9 +11,14 @@
 /// A job that finds the file judges it:
 /// - a holder on this host whose pid is gone (or a zombie), whose pid now belongs to a process that
 ///   started at another time, or that ran before the last reboot, is *stale*: the job takes it over;
-/// - a live holder, or a holder on another host (which cannot be checked from here), is refused with
-///   a `usage_error` naming the directory, the holder's host, pid and start time, and the file to
-///   remove if that job is no longer running;
+/// - a live holder is refused with a `usage_error` naming the directory, the holder's host, pid and
+///   start time, and the file to remove if that job is no longer running;
+/// - a holder on another host cannot be checked from here (a restart after the loss of a node runs
+///   on other nodes): it is judged by its lease. The holder renews the file's modification time from
+///   a background thread (`dir_lock_settings::renew_every`); the job watches the file for up to one
+///   `lease` by its own clock (so clock skew between hosts does not matter): renewed meanwhile, the
+///   holder is alive and the job is refused; not renewed, the lock is stale. A file whose last
+///   renewal is more than two leases old by this host's clock is stale at once;
 /// - an empty or incomplete file (a crash between create and write) is stale once it is older than
 ///   a few seconds; younger, it is being written right now: the job waits a moment, then refuses.
 ///
@@ -47,10 +52,13 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -59,6 +67,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -83,6 +92,10 @@ struct dir_lock_settings {
   bool share_within_process = true;
   /// Testing: a pause between judging a lock stale and taking it over, to widen races.
   std::chrono::milliseconds takeover_pause{0};
+  /// How long a lock of another host may go without renewal before it counts as stale (see the file
+  /// comment). The holder renews it every third of this; zero: the holder never renews, and a lock
+  /// of another host is always refused.
+  std::chrono::milliseconds lease{30'000};
 };
 
 /// \brief An exclusive lock of a directory for one job: move-only RAII over `DIR/.strata.lock`.
@@ -212,7 +225,10 @@ class dir_lock {
     }
     auto l = acquire_file(dir, who, s);
     l.key_ = k;
-    reg[k] = shared_entry{l.token_, pid, 1};
+    std::shared_ptr<renewer> renew;
+    if (s.lease.count() > 0)
+      renew = std::make_shared<renewer>(l.file_, l.token_, std::max(std::chrono::milliseconds(1), s.lease / 3));
+    reg[k] = shared_entry{l.token_, pid, 1, std::move(renew)};
     return l;
   }
 
@@ -240,7 +256,7 @@ class dir_lock {
       auto& reg = registry();
       if (auto it = reg.find(key_); it != reg.end() && it->second.token == token && it->second.pid == pid_) {
         if (--it->second.count > 0) return;  // another handle of this process still holds it
-        reg.erase(it);
+        reg.erase(it);  // joins the renewer: no renewal after the unlink
       }
       if (token_in(file_) == token && ::unlink(file_.c_str()) == 0) fsync_dir(file_.parent_path());
     } catch (...) {
@@ -256,11 +272,45 @@ class dir_lock {
  private:
   static constexpr std::string_view other_host = "another host";
 
+  /// Touches the lock file every `period` while it still carries `token` (the lease, see the file comment).
+  class renewer {
+   public:
+    renewer(std::filesystem::path file, std::string token, std::chrono::milliseconds period)
+        : file_(std::move(file)), token_(std::move(token)), period_(period), thread_([this] { run(); }) {}
+    renewer(renewer const&) = delete;
+    renewer& operator=(renewer const&) = delete;
+    ~renewer() {
+      {
+        std::lock_guard g{m_};
+        stop_ = true;
+      }
+      cv_.notify_all();
+      thread_.join();
+    }
+
+   private:
+    void run() {
+      std::unique_lock l{m_};
+      while (!cv_.wait_for(l, period_, [&] { return stop_; })) {
+        if (token_in(file_) != token_) return;  // taken over (we were judged stale): it is not ours to renew
+        (void)::utimensat(AT_FDCWD, file_.c_str(), nullptr, 0);
+      }
+    }
+    std::filesystem::path file_;
+    std::string token_;
+    std::chrono::milliseconds period_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;  // last: starts once the members it uses exist
+  };
+
   /// The handles of this process on one lock file.
   struct shared_entry {
     std::string token;
     long long pid = 0;
     std::size_t count = 0;
+    std::shared_ptr<renewer> renew;  ///< stops (joins) before the file goes
   };
   static std::mutex& registry_mutex() {
     static std::mutex m;
@@ -282,6 +332,7 @@ class dir_lock {
     auto const me = holder::of_this_process(who);
     auto const text = me.to_text();
     std::optional<std::string> took_over;
+    std::optional<std::pair<std::string, std::int64_t>> watched_dead;  // content and mtime seen unrenewed for a lease
     using clock = std::chrono::steady_clock;
     std::optional<clock::time_point> busy_since;  // first time we found the file being written or replaced
     auto wait_busy = [&](auto&& refuse) {
@@ -365,11 +416,34 @@ class dir_lock {
                                   : "another job: " + h->describe() + " (lock file " + file.string() +
                                         "); if that job is no longer running, remove " + file.string()));
         }
-        if (v == other_host)
-          throw usage_error("checkpoint directory " + dir.string() + " is in use by a job on another host: " +
-                            h->describe() + "; host " + me.host + " cannot check whether it is still running, so if that job is no longer running, remove " +
-                            file.string());
-        stale = "a stale lock of " + h->describe() + " (" + v + ")";
+        if (v == other_host) {
+          auto const refuse = [&](std::string const& why) {
+            return usage_error("checkpoint directory " + dir.string() + " is in use by a job on another host: " +
+                               h->describe() + " (lock file " + file.string() + ", " + why +
+                               "); if that job is no longer running, remove " + file.string());
+          };
+          if (s.lease.count() <= 0)
+            throw refuse("host " + me.host + " cannot check whether it is still running");
+          auto const age = file_age(st);
+          if (watched_dead && *watched_dead == std::pair{content, mtime_of(st)}) {
+            stale = "a stale lock of " + h->describe() + " (not renewed for a whole lease of " +
+                    std::to_string(s.lease.count()) + " ms: that job is gone)";
+          } else if (age > 2 * s.lease) {
+            stale = "a stale lock of " + h->describe() + " (last renewed " + std::to_string(age.count() / 1000) +
+                    " s ago, its lease is " + std::to_string(s.lease.count()) + " ms: that job is gone)";
+          } else {
+            // Watch it for one lease, without holding it: renewed means alive.
+            if (locked) (void)::flock(f.get(), LOCK_UN);
+            f.reset();
+            switch (watch_renewal(file, st, s.lease)) {
+              case renewal::renewed: throw refuse("renewed while host " + me.host + " watched it");
+              case renewal::replaced: continue;
+              case renewal::none: watched_dead = std::pair{content, mtime_of(st)}; continue;  // judge it again, locked
+            }
+          }
+        } else {
+          stale = "a stale lock of " + h->describe() + " (" + v + ")";
+        }
       }
 
       // 4. Take it over.
@@ -566,6 +640,23 @@ class dir_lock {
     char buf[24];
     std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
     return buf;
+  }
+  static std::int64_t mtime_of(struct stat const& st) noexcept {
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  }
+  enum class renewal { renewed, replaced, none };
+  /// Polls the file for up to `lease` (this host's steady clock): its mtime moved, or it was
+  /// removed or replaced, or neither.
+  static renewal watch_renewal(std::filesystem::path const& file, struct stat const& was, std::chrono::milliseconds lease) {
+    auto const until = std::chrono::steady_clock::now() + lease;
+    auto const step = std::clamp(lease / 20, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+    for (;;) {
+      struct stat now{};
+      if (::stat(file.c_str(), &now) != 0 || now.st_ino != was.st_ino || now.st_dev != was.st_dev) return renewal::replaced;
+      if (mtime_of(now) != mtime_of(was)) return renewal::renewed;
+      if (std::chrono::steady_clock::now() >= until) return renewal::none;
+      std::this_thread::sleep_for(step);
+    }
   }
   static std::chrono::milliseconds file_age(struct stat const& st) {
     struct timespec now{};

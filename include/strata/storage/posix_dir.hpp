@@ -200,7 +200,9 @@ class posix_dir {
   }
   void remove_shard(std::uint64_t v, int rank) {
     std::error_code ec;
-    std::filesystem::remove(shard_path(v, rank), ec);
+    auto const p = shard_path(v, rank);
+    std::filesystem::remove(p, ec);
+    std::filesystem::remove(p.string() + ".tmp", ec);  // a write that crashed before its rename
   }
 
   void write_commit(std::uint64_t v, std::string_view text) {
@@ -219,9 +221,16 @@ class posix_dir {
     if (std::filesystem::remove(commit_path(v), ec)) detail::fsync_dir(dir_, who());
   }
   /// \brief Removes the version's folder once it is empty (any rank may call; the last one succeeds).
+  /// \brief Removes the version's directory once its shards are gone, with whatever temporary files
+  /// crashed writes left in it (of any rank: none is written to an old version any more), and a
+  /// commit record's temporary file.
   void remove_version(std::uint64_t v) {
     std::error_code ec;
-    std::filesystem::remove(version_dir(v), ec);  // fails harmlessly while other ranks' shards remain
+    std::filesystem::remove(commit_path(v).string() + ".tmp", ec);
+    auto const d = version_dir(v);
+    for (auto const& e : std::filesystem::directory_iterator(d, ec))
+      if (e.path().extension() == ".tmp") std::filesystem::remove(e.path(), ec);
+    std::filesystem::remove(d, ec);  // fails harmlessly while other ranks' shards remain
   }
 
   [[nodiscard]] listing list() const {
@@ -234,6 +243,8 @@ class posix_dir {
         out.all.push_back(*v);
       } else if (auto d = detail::parse_version(n, ""); d && e.is_directory()) {
         out.all.push_back(*d);
+      } else if (auto t = detail::parse_version(n, ".manifest.json.tmp")) {
+        out.all.push_back(*t);  // a commit that crashed before its rename: a trace of that version
       } else if (n.rfind(".probe.", 0) != 0 && !n.ends_with(".tmp")) {
         out.foreign.push_back((dir_ / n).string());
       }

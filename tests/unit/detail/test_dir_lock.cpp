@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace strata;
@@ -320,19 +322,81 @@ TEST_CASE("dir_lock: a recycled pid (alive, another start time) is stale; the ri
   CHECK_THAT(*a.took_over(), Catch::Contains("rebooted"));
 }
 
-TEST_CASE("dir_lock: a lock held on another host is refused, saying it cannot be checked", "[detail][dir_lock]") {
+TEST_CASE("dir_lock: a lock held on another host is judged by its lease", "[detail][dir_lock]") {
+  using namespace std::chrono_literals;
   test::scratch_dir dir{comm::solo{}, "lock"};
   fs::create_directories(dir.path());
   auto h = other_job(dead_pid(), 1);  // dead here, but that says nothing about the other host
   h.host = "some-other-node-17";
-  write_text(lock_file(dir), h.to_text());
-  REQUIRE_THROWS_WITH(dir_lock::acquire(dir, "rank 0"),
+  auto const file = lock_file(dir);
+  dir_lock_settings const s{.lease = 300ms};
+  auto since = [](auto t0) { return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0); };
+
+  SECTION("renewed while watched: refused, naming the holder") {
+    write_text(file, h.to_text());
+    std::atomic<bool> stop{false};
+    std::thread holder([&] {  // the other host's job, alive: renews every 100 ms
+      while (!stop) {
+        std::this_thread::sleep_for(100ms);
+        ::utimensat(AT_FDCWD, file.c_str(), nullptr, 0);
+      }
+    });
+    auto const t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH(dir_lock::acquire(dir, "rank 0", s),
                       Catch::Contains("checkpoint directory " + dir.path().string() + " is in use by a job on another host") &&
                           Catch::Contains("on host some-other-node-17") && Catch::Contains("pid " + std::to_string(h.pid)) &&
-                          Catch::Contains("cannot check whether it is still running") &&
-                          Catch::Contains("remove " + lock_file(dir).string()));
-  CHECK(slurp(lock_file(dir)) == h.to_text());
-  CHECK_THAT(*dir_lock::describe(dir), Catch::Contains("another host"));
+                          Catch::Contains("renewed while host") && Catch::Contains("remove " + file.string()));
+    CHECK(since(t0) < 300ms);  // refused at the first renewal, not after a whole lease
+    stop = true;
+    holder.join();
+    CHECK(slurp(file) == h.to_text());
+    CHECK_THAT(dir_lock::describe(dir).value_or(""), Catch::Contains("another host"));
+  }
+  SECTION("not renewed for a lease: taken over, after watching one lease") {
+    write_text(file, h.to_text());
+    auto const t0 = std::chrono::steady_clock::now();
+    auto a = dir_lock::acquire(dir, "rank 0", s);
+    CHECK(since(t0) >= 300ms);
+    REQUIRE(a.took_over());
+    CHECK_THAT(*a.took_over(), Catch::Contains("some-other-node-17") && Catch::Contains("not renewed"));
+    CHECK(slurp(file) != h.to_text());
+  }
+  SECTION("last renewed more than two leases ago: taken over at once") {
+    write_text(file, h.to_text());
+    age_file(file, 5);
+    auto const t0 = std::chrono::steady_clock::now();
+    auto a = dir_lock::acquire(dir, "rank 0", s);
+    CHECK(since(t0) < 300ms);
+    REQUIRE(a.took_over());
+    CHECK_THAT(*a.took_over(), Catch::Contains("last renewed 5 s ago"));
+  }
+  SECTION("no lease: refused, saying it cannot be checked") {
+    write_text(file, h.to_text());
+    age_file(file, 3600);
+    CHECK_THROWS_WITH(dir_lock::acquire(dir, "rank 0", {.lease = 0ms}),
+                      Catch::Contains("is in use by a job on another host") && Catch::Contains("cannot check whether it is still running"));
+    CHECK(slurp(file) == h.to_text());
+  }
+}
+
+TEST_CASE("dir_lock: the holder renews its lock while it holds it, and stops when it lets go", "[detail][dir_lock]") {
+  using namespace std::chrono_literals;
+  test::scratch_dir dir{comm::solo{}, "lock"};
+  fs::create_directories(dir.path());
+  auto const file = lock_file(dir);
+  auto mtime = [&] {
+    struct stat st{};
+    REQUIRE(::stat(file.c_str(), &st) == 0);
+    return st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec;
+  };
+  {
+    auto a = dir_lock::acquire(dir, "rank 0", {.lease = 150ms});  // renews every 50 ms
+    age_file(file, 10);
+    auto const old = mtime();
+    std::this_thread::sleep_for(200ms);
+    CHECK(mtime() > old);
+  }
+  CHECK_FALSE(fs::exists(file));
 }
 
 TEST_CASE("dir_lock: an empty or incomplete lock file is stale only once it is old", "[detail][dir_lock]") {
