@@ -8,6 +8,7 @@
 // Page caches are dropped before every restore and raw read. Times are the slowest rank's.
 // Prints one JSON object per repetition (and appends them to --json).
 #include <strata/strata.hpp>
+#include <strata/storage/node_local.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -58,6 +59,12 @@ strata::storage::redundancy parse_redundancy(std::string const& r) {
   if (r == "none") return redundancy::none;
   if (r == "partner") return redundancy::partner;
   throw std::invalid_argument("unknown redundancy '" + r + "'");
+}
+
+strata::storage::node_local node_store(std::string const& r) {
+  strata::storage::node_local s;
+  s.copies = parse_redundancy(r);
+  return s;
 }
 
 /// The slowest rank's time of `f`, started together.
@@ -192,7 +199,7 @@ int main(int argc, char** argv) {
       double ck = 0, lost = 0;
       std::string served;
       {
-        ckpt_t<strata::storage::node_local> c{world, options_for(d, strata::storage::node_local{.copies = parse_redundancy(r)}, &log)};
+        ckpt_t<strata::storage::node_local> c{world, options_for(d, node_store(r), &log)};
         protect(c);
         c.checkpoint();
         ck = timed(world, [&] { c.checkpoint(); });
@@ -207,7 +214,7 @@ int main(int argc, char** argv) {
       drop_cache_tree(d);
       thrust::fill(s.u.begin(), s.u.end(), 0.0);
       {
-        ckpt_t<strata::storage::node_local> c{world, options_for(d, strata::storage::node_local{.copies = parse_redundancy(r)}, &log)};
+        ckpt_t<strata::storage::node_local> c{world, options_for(d, node_store(r), &log)};
         protect(c);
         lost = timed(world, [&] { c.restore_latest(); });
         verify(r.c_str());

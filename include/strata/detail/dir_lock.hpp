@@ -227,7 +227,7 @@ class dir_lock {
     l.key_ = k;
     std::shared_ptr<renewer> renew;
     if (s.lease.count() > 0)
-      renew = std::make_shared<renewer>(l.file_, l.token_, std::max(std::chrono::milliseconds(1), s.lease / 3));
+      renew = renewer::start(l.file_, l.token_, std::max(std::chrono::milliseconds(1), s.lease / 3));
     reg[k] = shared_entry{l.token_, pid, 1, std::move(renew)};
     return l;
   }
@@ -286,6 +286,15 @@ class dir_lock {
       }
       cv_.notify_all();
       thread_.join();
+    }
+    /// Owned so that a forked child never destroys it: the thread stayed in the parent, and the
+    /// child's copies of the mutex and condition variable are in whatever state the fork caught
+    /// (destroying a condition variable the parent's thread waited on blocks for ever).
+    static std::shared_ptr<renewer> start(std::filesystem::path file, std::string token, std::chrono::milliseconds period) {
+      auto const owner = ::getpid();
+      return std::shared_ptr<renewer>(new renewer(std::move(file), std::move(token), period), [owner](renewer* r) {
+        if (::getpid() == owner) delete r;  // else: a forked child's copy, left alone
+      });
     }
 
    private:
