@@ -271,6 +271,10 @@ class checkpointer {
     next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
     if (writer_) make_room();
 
+    // A version that also goes to a slower level (storage::multilevel) starts a new chain: restorable
+    // from that level alone, with no dependency kept only on the faster one (issue 9, item 5).
+    if constexpr (snapshot::chained<Snapshot> && requires { Storage::flushed(v); })
+      if (Storage::flushed(v)) opt_.snapshot.reset();
     snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
     job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
     if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();

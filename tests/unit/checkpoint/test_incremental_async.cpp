@@ -5,6 +5,7 @@
 #include <strata/comm/solo.hpp>
 #include <strata/snapshot/compressed.hpp>
 #include <strata/snapshot/incremental.hpp>
+#include <strata/storage/multilevel.hpp>
 #include <support/files.hpp>
 
 #include <fstream>
@@ -292,4 +293,47 @@ TEST_CASE("async: destruction drains the queue", "[async]") {
   ck.protect("u", r.u);
   CHECK(ck.restore_latest() == 1u);
   CHECK(r.u == s.u);
+}
+
+TEST_CASE("multilevel + incremental: a version on the slow level has its whole chain there (issue 9, item 5)",
+          "[checkpoint][incremental][multilevel]") {
+  // Every version to DIR/fast, every 2nd also to DIR; chains of up to 4. The fast level is lost:
+  // the newest version on the slow level alone must restore, exactly.
+  test::scratch_dir dir{comm::solo{}, "ml_chain"};
+  using store = storage::multilevel<storage::posix_dir, storage::posix_dir, 2>;
+  using ckpt_t = checkpointer<comm::solo, inc_t, store>;
+  ckpt_t::options o;
+  o.directory = dir.path();
+  o.retention = {.count = 10};
+  o.snapshot.max_chain = 4;
+  o.log = test_log();
+  field_state s;
+  std::vector<double> at4;
+  {
+    ckpt_t c{comm::solo{}, o};
+    c.protect("u", s.u);
+    c.protect("tag", s.tag);
+    for (std::uint64_t v = 1; v <= 5; ++v) {
+      s.touch(v, double(v));
+      s.tag = v;
+      REQUIRE(c.checkpoint() == v);
+      if (v == 4) at4 = s.u;
+    }
+  }
+  // Only the flushed versions are on the slow level, and each is a base.
+  for (std::uint64_t v : {2, 4}) {
+    auto const text = read_text(dir.path() / ("v0000000" + std::to_string(v) + ".manifest.json"));
+    CHECK_THAT(text, !Catch::Contains("depends_on"));
+  }
+  CHECK_FALSE(fs::exists(dir.path() / "v00000003.manifest.json"));
+  fs::remove_all(dir.path() / "fast");  // the node-local level is gone
+  field_state back;
+  ckpt_t c{comm::solo{}, o};
+  c.protect("u", back.u);
+  c.protect("tag", back.tag);
+  auto const v = c.restore_latest();
+  REQUIRE(v);
+  CHECK(*v == 4);
+  CHECK(back.tag == 4);
+  CHECK(back.u == at4);
 }
