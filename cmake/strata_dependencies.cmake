@@ -12,6 +12,23 @@ find_path(STRATA_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 # zstd for snapshot::compressed.
 find_path(STRATA_ZSTD_INCLUDE_DIR zstd.h)
 find_library(STRATA_ZSTD_LIBRARY zstd)
+# ISA-L (libisal-dev) for the erasure-coded level of storage::node_local (L3: XOR and Reed-Solomon).
+# Optional: without it (or with -DSTRATA_USE_ISAL=OFF), choosing those levels is a usage error
+# that names the package.
+option(STRATA_USE_ISAL "Use ISA-L for node_local's erasure-coded level when it is found" ON)
+if(STRATA_USE_ISAL)
+  find_package(PkgConfig QUIET)
+  if(PKG_CONFIG_FOUND)
+    pkg_check_modules(STRATA_ISAL_PC QUIET libisal)
+  endif()
+  find_path(STRATA_ISAL_INCLUDE_DIR isa-l.h HINTS ${STRATA_ISAL_PC_INCLUDE_DIRS})
+  find_library(STRATA_ISAL_LIBRARY NAMES isal HINTS ${STRATA_ISAL_PC_LIBRARY_DIRS})
+endif()
+if(STRATA_USE_ISAL AND STRATA_ISAL_INCLUDE_DIR AND STRATA_ISAL_LIBRARY)
+  message(STATUS "strata: ISA-L from ${STRATA_ISAL_LIBRARY} (node_local erasure codes)")
+else()
+  message(STATUS "strata: no ISA-L (libisal-dev): node_local's xor_group / reed_solomon levels are unavailable")
+endif()
 
 # Thrust/CUB: the CUDA toolkit's CCCL when present, else the system's (Debian libthrust-dev).
 find_path(STRATA_THRUST_INCLUDE_DIR thrust/version.h
@@ -60,6 +77,11 @@ function(strata_link_dependencies target)
     target_include_directories(${target} SYSTEM INTERFACE ${STRATA_ZSTD_INCLUDE_DIR})
     target_link_libraries(${target} INTERFACE ${STRATA_ZSTD_LIBRARY})
     target_compile_definitions(${target} INTERFACE STRATA_HAVE_ZSTD=1)
+  endif()
+  if(STRATA_USE_ISAL AND STRATA_ISAL_INCLUDE_DIR AND STRATA_ISAL_LIBRARY)
+    target_include_directories(${target} SYSTEM INTERFACE ${STRATA_ISAL_INCLUDE_DIR})
+    target_link_libraries(${target} INTERFACE ${STRATA_ISAL_LIBRARY})
+    target_compile_definitions(${target} INTERFACE STRATA_HAVE_ISAL=1)
   endif()
   if(STRATA_THRUST_DEVICE_SYSTEM STREQUAL "OMP")
     target_link_libraries(${target} INTERFACE OpenMP::OpenMP_CXX)

@@ -58,6 +58,8 @@ strata::storage::redundancy parse_redundancy(std::string const& r) {
   using strata::storage::redundancy;
   if (r == "none") return redundancy::none;
   if (r == "partner") return redundancy::partner;
+  if (r == "xor") return redundancy::xor_group;
+  if (r == "rs") return redundancy::reed_solomon;  // parity 2 (the default)
   throw std::invalid_argument("unknown redundancy '" + r + "'");
 }
 
@@ -110,7 +112,7 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps, "repetitions (interleaved)");
   app.add_option("--local", local, "node-local directory (the same path on every node)");
   app.add_option("--shared", shared, "shared directory (L4)");
-  app.add_option("--redundancy", redundancies, "levels above L1 to measure: partner");
+  app.add_option("--redundancy", redundancies, "levels above L1 to measure: partner, xor, rs (rs: 2 parity chunks per stripe)");
   app.add_option("--lost-rank", lost_rank, "a rank whose node is lost (default: the last rank)");
   app.add_option("--json", json_out, "append results (JSON lines) to this file");
   CLI11_PARSE(app, argc, argv);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs bench_levels on the simulated cluster (4 nodes, one rank each; scripts/cluster) and writes
 # docs/figures/levels.json and levels.png (gnuplot). Needs root (namespaces).
-#   benchmarks/levels/run.sh [build dir]        MIB="64 256" REPS=3 REDUNDANCY="partner"
+#   benchmarks/levels/run.sh [build dir]        MIB="64 256" REPS=3 REDUNDANCY="partner xor rs"
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -19,7 +19,7 @@ for mib in ${MIB:-64 256}; do
   for n in 1 2 3 4; do "$cluster" exec node$n -- rm -rf /strata/local/bench_levels; done
   rm -rf /strata/shared/bench_levels
   "$cluster" mpirun --hosts node1:1,node2:1,node3:1,node4:1 -- "$exe" --mib-per-rank "$mib" --reps "${REPS:-3}" \
-    --redundancy ${REDUNDANCY:-partner} --json /strata/shared/levels.jsonl
+    --redundancy ${REDUNDANCY:-partner xor rs} --json /strata/shared/levels.jsonl
 done
 mv /strata/shared/levels.jsonl "$json"
 for n in 1 2 3 4; do "$cluster" exec node$n -- rm -rf /strata/local/bench_levels; done

@@ -62,6 +62,7 @@ struct params {
   bool quiet = false;
   std::string snapshot = "full", storage = "posix", trigger = "every", async = "off";
   std::string local, shared, redundancy = "none";  // node-local level, shared level, copies beyond L1
+  std::uint32_t group_size = 0, parity = 2;          // erasure groups (L3): members per group, RS parity
   double seconds = 10.0, mtbf = 60.0;
   double lock_lease = 30.0;
   int step_delay_ms = 0;
@@ -143,8 +144,15 @@ int main(int argc, char** argv) {
                  "node-local checkpoint directory (L1, same path on every node; overrides --storage); with --shared "
                  "every 2nd version also goes to the shared level");
   app.add_option("--shared", p.shared, "shared checkpoint directory (L4, needs --local)");
-  app.add_option("--redundancy", p.redundancy, "with --local: none | partner (a copy of each shard on another node, L2)")
-      ->check(CLI::IsMember({"none", "partner"}));
+  app.add_option("--redundancy", p.redundancy,
+                 "with --local: none | partner (a copy of each shard on another node, L2) | xor (XOR parity across "
+                 "a group of ranks on distinct nodes, L3: one lost node per group) | rs (Reed-Solomon parity, L3: "
+                 "--parity lost nodes per group; xor and rs need strata built with ISA-L)")
+      ->check(CLI::IsMember({"none", "partner", "xor", "rs"}));
+  app.add_option("--group-size", p.group_size,
+                 "--redundancy xor|rs: ranks per group, on distinct nodes (0: the number of nodes, at most 8)");
+  app.add_option("--parity", p.parity, "--redundancy rs: parity chunks per stripe = nodes a group may lose")
+      ->check(CLI::PositiveNumber);
   try {
     app.parse(argc, argv);
   } catch (CLI::ParseError const& e) {
@@ -173,9 +181,19 @@ int main(int argc, char** argv) {
     if (p.storage == "mpiio") return simulate<Snap, storage::mpiio_file>(world, p);
     return simulate<Snap, storage::posix_dir>(world, p);
   };
-  if (p.snapshot == "incremental") return with_storage.template operator()<inc>();
-  if (p.snapshot == "compressed") return with_storage.template operator()<comp>();
-  return with_storage.template operator()<snapshot::full>();
+  try {
+    if (p.snapshot == "incremental") return with_storage.template operator()<inc>();
+    if (p.snapshot == "compressed") return with_storage.template operator()<comp>();
+    return with_storage.template operator()<snapshot::full>();
+  } catch (strata::error const& e) {
+    // strata's errors are collective (every rank throws the same): one line, a clean exit.
+    if (rank == 0) std::fprintf(stderr, "heat2d: error: %s\n", e.what());
+    return 1;
+  } catch (std::exception const& e) {
+    std::fprintf(stderr, "heat2d: rank %d: error: %s\n", rank, e.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);  // one rank's failure: the others may wait in a collective
+  }
+  return 1;
 }
 
 /// The storage options heat2d's command line sets: the node-local levels take --local, --shared and
@@ -184,7 +202,13 @@ template <class Storage>
 std::string configure_storage(Storage&, params const& p) { return p.dir; }
 std::string configure_storage(strata::storage::node_local& s, params const& p) {
   s.path = p.local;
-  s.copies = p.redundancy == "partner" ? strata::storage::redundancy::partner : strata::storage::redundancy::none;
+  using strata::storage::redundancy;
+  s.copies = p.redundancy == "partner" ? redundancy::partner
+             : p.redundancy == "xor"   ? redundancy::xor_group
+             : p.redundancy == "rs"    ? redundancy::reed_solomon
+                                       : redundancy::none;
+  s.group_size = p.group_size;
+  s.parity = p.parity;
   return p.local;
 }
 template <std::uint64_t K>

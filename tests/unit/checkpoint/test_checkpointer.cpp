@@ -230,6 +230,7 @@ TEST_CASE("a foreign file in the directory is named in a warning and ignored", "
   auto [v, s] = restore(dir, &log);
   CHECK(v == 1u);
   CHECK_THAT(log.str(), Catch::Contains("foreign entry") && Catch::Contains("notes.txt"));
+  CHECK_THAT(log.str(), !Catch::Contains(".strata.lock"));  // the job's own lock is not foreign
 }
 
 TEST_CASE("an unusable directory is an error naming it and the rank", "[checkpoint]") {
