@@ -5,6 +5,8 @@
 #include <strata/checkpoint/async_writer.hpp>
 #include <strata/checkpoint/fault.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
+#include <strata/checkpoint/detail/resize_plan.hpp>
+#include <strata/checkpoint/detail/shard_reader.hpp>
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/manifest.hpp>
 #include <strata/checkpoint/retention.hpp>
@@ -23,7 +25,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -43,6 +44,9 @@ struct checkpoint_stats {
   double commit_seconds = 0;      ///< write, verify and the protocol
   double total_seconds = 0;       ///< application blocked in all (async: staging only)
   std::uint64_t superseded = 0;   ///< async: staged versions replaced before they were written
+  std::uint64_t read_bytes = 0;   ///< restore: shard bytes this rank read (every version it tried; commit records aside)
+  /// restore: the most bytes of shards this rank held at once (N→M: what `memory_limit_bytes` bounds)
+  std::uint64_t held_bytes = 0;
 };
 
 namespace checkpoint::detail {
@@ -98,7 +102,11 @@ class checkpointer {
     bool verify_after_write = false;  ///< re-read each shard and compare its checksum before voting (sizes are always checked)
     bool check_free_space = true;    ///< refuse a checkpoint that cannot fit before writing anything
     bool async = false;              ///< write and commit on a background thread (needs MPI_THREAD_MULTIPLE)
-    std::uint64_t memory_limit_bytes = 0;  ///< N→M restore refuses a block larger than this per rank (0: no limit)
+    /// N→M restore refuses, before touching any state, to hold more than this many bytes of old
+    /// shards on a rank at once: the old blocks it restores (kept until every rank agrees), the
+    /// indexes of the old shards, the block hashes of those it reads, and any old shard it must read
+    /// whole (written before shards had an index, or compressed). 0: no limit.
+    std::uint64_t memory_limit_bytes = 0;
     verbosity log_level = verbosity::warnings;
     std::ostream* log = &std::cerr;
     /// Rank 0 locks the directory (`DIR/.strata.lock`, SPEC R12): a second job on it is refused at
@@ -240,6 +248,7 @@ class checkpointer {
 
  private:
   using manifest = checkpoint::manifest;
+  using reader_type = checkpoint::detail::shard_reader<Storage, Snapshot>;
 
   /// A staged checkpoint on its way to storage.
   struct job {
@@ -413,8 +422,8 @@ class checkpointer {
                             [&](std::vector<consistency::shard_vote> const& votes) {
                               for (std::size_t r = 0; r < votes.size(); ++r)
                                 m.shards.push_back({static_cast<std::uint32_t>(r),
-                                                    relative_location(v, static_cast<int>(r)),
-                                                    votes[r].bytes, votes[r].xxh3});
+                                                    relative_location(v, static_cast<int>(r)), votes[r].bytes,
+                                                    votes[r].xxh3, votes[r].index_bytes, votes[r].index_xxh3});
                               record = m.to_text();
                               return record;
                             });
@@ -534,10 +543,8 @@ class checkpointer {
     for (auto const& r : registry_) {
       auto const info = r->info();
       if (info.name == checkpoint::detail::layout_region_name) continue;
-      auto l = registry_.layout_of(info.name);
+      auto const l = state::resolved(registry_.layout_of(info.name), info.count);
       if (l.how == state::layout::kind::distributed) {
-        if (l.block.local_count == distributed::whole)
-          l.block.local_count = info.count >= l.block.local_offset ? info.count - l.block.local_offset : 0;
         if (l.block.local_offset + l.block.local_count > info.count || l.block.global_offset + l.block.local_count > l.block.global_size)
           throw usage_error("region '" + info.name + "': distributed window [" + std::to_string(l.block.local_offset) +
                             ", +" + std::to_string(l.block.local_count) + ") does not fit its " +
@@ -569,28 +576,6 @@ class checkpointer {
     return true;
   }
 
-  /// One old rank's shard of version v, checked against the manifest and decoded (whole chain).
-  std::vector<snapshot::decoded_region> decode_old_rank(manifest const& m, int r) {
-    auto const v = m.version;
-    storage::byte_buffer bytes = opt_.storage.read_shard(v, r);
-    auto const& rec = m.shards[static_cast<std::size_t>(r)];
-    if (bytes.size() != rec.bytes || detail::xxh3(bytes.span()) != rec.xxh3)
-      throw error(opt_.storage.shard_location(v, r) + ": truncated or corrupt");
-    snapshot::shard_id const id{v, static_cast<std::uint32_t>(r), m.ranks};
-    std::vector<snapshot::decoded_region> out;
-    if constexpr (snapshot::chained<Snapshot>) {
-      // A chained strategy rebuilds the regions into buffers of its own, reused by the next decode: keep copies.
-      out = decode_chain(m, id, bytes.span());
-      for (auto& d : out) {
-        auto const& copy = resize_owned_.emplace_back(d.payload.begin(), d.payload.end());
-        d.payload = copy;
-      }
-    } else
-      out = opt_.snapshot.decode(bytes.span(), id, opt_.storage.shard_location(v, r));
-    resize_held_.push_back(std::move(bytes));
-    return out;
-  }
-
   /// The decoded region called `name`, or nullptr.
   static snapshot::decoded_region const* find_region(std::vector<snapshot::decoded_region> const& regions,
                                                      std::string const& name) {
@@ -603,152 +588,213 @@ class checkpointer {
     auto const* it = find_region(regions, checkpoint::detail::layout_region_name);
     if (!it) return true;  // nothing was declared when it was saved
     try {
-      auto const saved = checkpoint::detail::decode_layouts(it->payload, "saved layout");
-      auto const now = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
-      for (auto const& [name, l] : now)
-        if (l.how == state::layout::kind::distributed && (!saved.count(name) || !(saved.at(name) == l))) return false;
+      return same_blocks(checkpoint::detail::decode_layouts(it->payload, "saved layout"));
     } catch (error const&) {
       return false;  // let the redistribution path report it
     }
+  }
+  /// Whether this rank's distributed blocks are where the table `saved` says they were saved.
+  bool same_blocks(checkpoint::detail::layout_table const& saved) const {
+    auto const now = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
+    for (auto const& [name, l] : now)
+      if (l.how == state::layout::kind::distributed && (!saved.count(name) || !(saved.at(name) == l))) return false;
     return true;
   }
+  /// Whether this rank's blocks moved since it saved version `m`, told by its shard's index alone
+  /// (nullopt: the index cannot tell; the shard read whole will).
+  std::optional<bool> blocks_moved(manifest const& m) {
+    if constexpr (snapshot::indexed<Snapshot>) {
+      if (auto x = reader_->index(m, comm_.rank())) {
+        checkpoint::detail::layout_table saved;
+        for (auto const& g : x->regions) saved[g.info.name] = g.layout;
+        return !same_blocks(saved);
+      }
+    }
+    return std::nullopt;
+  }
 
-  /// N→M check of version v: every region replicated or distributed, every old shard valid, the
-  /// old blocks covering this rank's block, types equal, the memory limit respected.
+  /// What this rank protects now, as an N→M plan needs it (the hidden layout region aside).
+  [[nodiscard]] std::vector<checkpoint::detail::wanted_region> wanted_regions() const {
+    std::vector<checkpoint::detail::wanted_region> out;
+    for (auto const& r : registry_) {
+      auto const info = r->info();
+      if (info.name != checkpoint::detail::layout_region_name)
+        out.push_back({info, state::resolved(registry_.layout_of(info.name), info.count)});
+    }
+    return out;
+  }
+
+  /// Bytes the reader holds for `regions` decoded whole: the shards, and payloads decoded elsewhere.
+  std::uint64_t held_whole(std::vector<snapshot::decoded_region> const& regions) const {
+    auto n = reader_->bytes_held();
+    for (auto const& d : regions)
+      if (!reader_->holds(d.payload)) n += d.payload.size();
+    return n;
+  }
+
+  /// What old rank `r` saved in version `m`: from its shard's index (kept in `index` for reading in
+  /// part), or, for a checkpoint written before shards had one, from the shard decoded whole.
+  checkpoint::detail::saved_shard open_old_rank(manifest const& m, int r, std::optional<snapshot::shard_index>& index,
+                                                checkpoint::detail::memory_budget& budget) {
+    checkpoint::detail::saved_shard out;
+    if constexpr (snapshot::indexed<Snapshot>) {
+      if ((index = reader_->index(m, r))) {
+        budget.take(index->bytes, "the indexes of the old shards");
+        for (auto const& g : index->regions)
+          if (g.info.name != checkpoint::detail::layout_region_name) out.push_back({g.info, g.layout, g.bytes});
+        return out;
+      }
+    }
+    auto const where = opt_.storage.shard_location(m.version, r);
+    auto const regions = reader_->decode_whole(m, r);
+    auto const held = held_whole(regions);
+    budget.take(held, "an old shard read whole");
+    auto const* it = find_region(regions, checkpoint::detail::layout_region_name);
+    if (!it) throw error(where + ": records no layouts (written before layouts were declared)");
+    auto const t = checkpoint::detail::decode_layouts(it->payload, where);
+    for (auto const& d : regions)
+      if (d.info.name != checkpoint::detail::layout_region_name)
+        out.push_back({d.info, t.count(d.info.name) ? t.at(d.info.name) : state::layout{}, d.payload.size()});
+    reader_->release();
+    budget.give(held);
+    return out;
+  }
+
+  /// Reads the ranges of `plan`, each old rank's in part where its shards allow, else from the
+  /// shards read whole; every byte checked (block hashes, or the whole shard's checksum).
+  std::vector<checkpoint::detail::staged_range> fetch(manifest const& m, checkpoint::detail::resize_plan const& plan,
+                                                      std::vector<std::optional<snapshot::shard_index>>& indexes,
+                                                      checkpoint::detail::memory_budget& budget) {
+    std::vector<checkpoint::detail::staged_range> out(plan.fetches.size());
+    for (int r : plan.sources()) {
+      std::optional<std::vector<snapshot::shard_index>> chain;
+      if constexpr (snapshot::indexed<Snapshot>)
+        if (auto& x = indexes[static_cast<std::size_t>(r)]) chain = reader_->chain_in_part(m, r, *x, budget);
+      std::vector<snapshot::decoded_region> whole;
+      std::uint64_t held = 0;
+      if (!chain) {
+        whole = reader_->decode_whole(m, r);
+        budget.take(held = held_whole(whole), "an old shard read whole");
+      }
+      for (std::size_t i = 0; i < plan.fetches.size(); ++i) {
+        auto const& f = plan.fetches[i];
+        if (f.from != r) continue;
+        if constexpr (snapshot::indexed<Snapshot>)
+          if (chain) {
+            out[i] = reader_->read_blocks(*chain, r, f.region, f.offset, f.bytes, budget);
+            continue;
+          }
+        budget.take(f.bytes, "the old ranges this rank restores");
+        out[i] = reader_type::copy_range(whole, f.region, f.offset, f.bytes, opt_.storage.shard_location(m.version, r));
+      }
+      if (chain)
+        for (std::size_t k = 0; k + 1 < chain->size(); ++k) budget.give((*chain)[k].bytes);
+      reader_->release();
+      budget.give(held);
+    }
+    return out;
+  }
+
+  /// N→M check of version v: every region replicated or distributed; each old rank's layout known
+  /// from its shard's index (older checkpoints: its shard read whole); a plan of the old ranges that
+  /// cover this rank's block, types equal; those ranges read and checked, within the memory limit.
   consistency::verdict check_resized(std::uint64_t v, manifest const& m, std::string& why) {
     std::string const me = "rank " + std::to_string(comm_.rank());
     release_resized();
-    std::vector<checkpoint::detail::layout_table> old_layouts;
+    reader_->release();
+    checkpoint::detail::memory_budget budget{opt_.memory_limit_bytes};
+    auto fail = [&](std::string const& what, consistency::verdict verdict) {
+      why = me + ": " + what;
+      release_resized();
+      reader_->release();
+      return verdict;
+    };
+    auto over_limit = [&](usage_error const& e) {
+      return fail("version " + std::to_string(v) + " restored on " + std::to_string(comm_.size()) + " ranks: " + e.what() +
+                      "; use more ranks",
+                  consistency::verdict::refused);
+    };
+    std::vector<checkpoint::detail::saved_shard> old(m.ranks);
+    std::vector<std::optional<snapshot::shard_index>> indexes(m.ranks);
     try {
       check_chain(m);
-      for (std::uint32_t r = 0; r < m.ranks; ++r) {
-        resize_regions_.push_back(decode_old_rank(m, static_cast<int>(r)));
-        auto const& regs = resize_regions_.back();
-        auto const* it = find_region(regs, checkpoint::detail::layout_region_name);
-        if (!it)
-          throw error(opt_.storage.shard_location(v, static_cast<int>(r)) + ": records no layouts (written before layouts were declared)");
-        old_layouts.push_back(checkpoint::detail::decode_layouts(it->payload, opt_.storage.shard_location(v, static_cast<int>(r))));
-      }
+      for (std::uint32_t r = 0; r < m.ranks; ++r) old[r] = open_old_rank(m, static_cast<int>(r), indexes[r], budget);
+    } catch (usage_error const& e) {
+      return over_limit(e);
     } catch (error const& e) {
-      why = me + ": " + e.what();
-      release_resized();
-      return consistency::verdict::invalid;
+      return fail(e.what(), consistency::verdict::invalid);
+    }
+    checkpoint::detail::resize_plan plan;
+    try {
+      plan = checkpoint::detail::plan_resize(old, wanted_regions(), v);
+      budget.check(plan.bytes(), "the old ranges this rank restores");
+    } catch (std::exception const& e) {
+      return fail(e.what(), consistency::verdict::refused);
     }
     try {
-      std::uint64_t need = 0;
-      auto const mine_layouts = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
-      for (auto const& r : registry_) {
-        auto const info = r->info();
-        if (info.name == checkpoint::detail::layout_region_name) continue;
-        auto const l = registry_.layout_of(info.name);
-        auto find_in = [&](std::size_t rank) -> snapshot::decoded_region const& {
-          auto const& regs = resize_regions_[rank];
-          auto const* it = find_region(regs, info.name);
-          if (!it)
-            throw usage_error("protected region '" + info.name + "' is not in version " + std::to_string(v) +
-                              " of old rank " + std::to_string(rank));
-          return *it;
-        };
-        auto const& first = find_in(0);
-        if (first.info.type != info.type || first.info.elem_size != info.elem_size)
-          throw usage_error("cannot restore region '" + info.name + "': saved with element type '" + first.info.type +
-                            "', protected now with '" + info.type + "'");
-        auto const old_how = old_layouts[0].count(info.name) ? old_layouts[0].at(info.name).how : state::layout::kind::per_rank;
-        if (old_how != l.how)
-          throw usage_error("region '" + info.name + "' was saved as " + state::to_string(old_how) +
-                            " and is protected now as " + state::to_string(l.how));
-        if (l.how == state::layout::kind::replicated) {
-          resize_replicated_.push_back({r.get(), first});
-          need += first.payload.size();
-          continue;
-        }
-        auto const mine = mine_layouts.at(info.name).block;
-        std::vector<distributed> old;
-        for (std::size_t o = 0; o < old_layouts.size(); ++o) {
-          auto const& ol = old_layouts[o].at(info.name).block;
-          if (ol.global_size != mine.global_size)
-            throw usage_error("region '" + info.name + "': saved with global size " + std::to_string(ol.global_size) +
-                              ", declared now with " + std::to_string(mine.global_size));
-          find_in(o);
-          old.push_back(ol);
-        }
-        for (auto const& p : checkpoint::detail::plan_window(info.name, mine, old)) resize_pieces_.push_back({r.get(), p});
-        need += mine.local_count * info.elem_size;
-      }
-      if (opt_.memory_limit_bytes != 0 && need > opt_.memory_limit_bytes)
-        throw usage_error("version " + std::to_string(v) + " on " + std::to_string(comm_.size()) + " ranks needs " +
-                          std::to_string(need) + " bytes on this rank, over its memory limit of " +
-                          std::to_string(opt_.memory_limit_bytes) + " bytes; use more ranks");
-    } catch (std::exception const& e) {
-      why = me + ": " + e.what();
-      release_resized();
-      return consistency::verdict::refused;
+      resize_staged_ = fetch(m, plan, indexes, budget);
+    } catch (usage_error const& e) {
+      return over_limit(e);
+    } catch (error const& e) {
+      return fail(e.what(), consistency::verdict::invalid);
     }
+    resize_plan_ = std::move(plan);
+    resize_peak_ = budget.peak;
     resized_ = true;
     return consistency::verdict::valid;
   }
 
   void apply_resized() {
-    for (auto& [region, d] : resize_replicated_) region->load(d.info, d.payload);
-    for (auto const& [region, p] : resize_pieces_) {
-      auto const& regs = resize_regions_[static_cast<std::size_t>(p.from)];
-      auto const name = region->info().name;
-      auto const& d = *find_region(regs, name);  // planned only where it exists
-      auto const elem = d.info.elem_size;
-      region->load_window(p.dst, d.payload.subspan(static_cast<std::size_t>(p.src * elem), static_cast<std::size_t>(p.count * elem)));
+    for (std::size_t i = 0; i < resize_plan_.fetches.size(); ++i) {
+      auto const& f = resize_plan_.fetches[i];
+      auto* region = registry_.find(f.region);  // planned only for regions protected now
+      auto const bytes = resize_staged_[i].view();
+      if (f.whole) region->load(f.saved, bytes);
+      else region->load_window(f.dst, bytes);
     }
   }
   void release_resized() {
     resized_ = false;
-    resize_pieces_.clear();
-    resize_replicated_.clear();
-    resize_regions_.clear();
-    resize_held_.clear();
-    resize_owned_.clear();
+    resize_plan_ = {};
+    resize_staged_.clear();
+    resize_peak_ = 0;
   }
 
   /// Local check of version v: manifest, rank count, chain, shard checksum, region shapes.
-  consistency::verdict check_local(std::uint64_t v, std::string& why, storage::byte_buffer& shard_bytes,
-                                   std::vector<snapshot::decoded_region>& regions, manifest& m) {
+  consistency::verdict check_local(std::uint64_t v, std::string& why, std::vector<snapshot::decoded_region>& regions,
+                                   manifest& m) {
     int const rank = comm_.rank();
     std::string const me = "rank " + std::to_string(rank);
     auto const where = opt_.storage.commit_location(v);
+    regions.clear();
+    reader_->release();
     try {
-      auto text = opt_.storage.read_commit(v);
-      if (!text) throw error(where + ": commit record missing");
-      m = manifest::parse(*text, where);
+      auto const* record = reader_->record(v);
+      if (!record) throw error(where + ": commit record missing");
+      m = *record;
       if (m.version != v) throw error(where + ": records version " + std::to_string(m.version));
- if (m.ranks != static_cast<std::uint32_t>(comm_.size())) {
+      if (m.ranks != static_cast<std::uint32_t>(comm_.size())) {
         std::string cannot;
         if (resizable_state(cannot)) return check_resized(v, m, why);
         why = "checkpoint version " + std::to_string(v) + " in " + opt_.directory.string() + " was written by " +
-              std::to_string(m.ranks) + " ranks but this run has " + std::to_string(comm_.size()) +
-"; " + cannot + " — rerun with " + std::to_string(m.ranks) + " ranks (or use another directory to start afresh)";
+              std::to_string(m.ranks) + " ranks but this run has " + std::to_string(comm_.size()) + "; " + cannot +
+              " — rerun with " + std::to_string(m.ranks) + " ranks (or use another directory to start afresh)";
         return consistency::verdict::refused;
       }
       if (m.snapshot != Snapshot::name) throw error(where + ": written with snapshot '" + m.snapshot + "', this checkpointer uses '" + std::string(Snapshot::name) + "'");
       check_chain(m);
-      auto const& rec = m.shards[static_cast<std::size_t>(rank)];
-      shard_bytes = opt_.storage.read_shard(v, rank);
-      if (shard_bytes.size() != rec.bytes)
-        throw error(opt_.storage.shard_location(v, rank) + ": " + std::to_string(shard_bytes.size()) +
-                    " bytes, the manifest records " + std::to_string(rec.bytes) + " (truncated or replaced)");
-      if (detail::xxh3(shard_bytes.span()) != rec.xxh3)
-        throw error(opt_.storage.shard_location(v, rank) + ": checksum mismatch (the shard is corrupt)");
-      snapshot::shard_id const id{v, static_cast<std::uint32_t>(rank), m.ranks};
-      if constexpr (snapshot::chained<Snapshot>) {
-        regions = decode_chain(m, id, shard_bytes.span());
-      } else {
-        if (!m.depends_on.empty())
-          throw error(where + ": depends on older versions, which this snapshot strategy cannot apply");
-        regions = opt_.snapshot.decode(shard_bytes.span(), id, opt_.storage.shard_location(v, rank));
-      }
+      // Same rank count, blocks declared elsewhere than saved (a rebalance): redistribute.
+      if (!layout_text_.empty() && blocks_moved(m).value_or(false)) return check_resized(v, m, why);
+      regions = reader_->decode_whole(m, rank);
     } catch (error const& e) {
       why = me + ": " + e.what();
       return consistency::verdict::invalid;
     }
-    // Same rank count, but distributed blocks declared elsewhere than they were saved: redistribute.
-    if (!layout_text_.empty() && !same_blocks(regions)) return check_resized(v, m, why);
+    // The same, told by the shard read whole (written before shards had an index).
+    if (!layout_text_.empty() && !same_blocks(regions)) {
+      regions.clear();
+      return check_resized(v, m, why);
+    }
     // Shapes: a mismatch is the program's doing, not the file's: refuse rather than fall back.
     try {
       for (auto const& r : registry_) {
@@ -765,36 +811,6 @@ class checkpointer {
       return consistency::verdict::refused;
     }
     return consistency::verdict::valid;
-  }
-
-  /// This rank's shards of the whole chain of `m` (base first), each checked against its own manifest,
-  /// decoded together; a missing or damaged link makes the version invalid (restore falls back).
-  std::vector<snapshot::decoded_region> decode_chain(manifest const& m, snapshot::shard_id id,
-                                                     std::span<const std::byte> newest) {
-    int const rank = static_cast<int>(id.rank);
-    std::vector<storage::byte_buffer> held;
-    std::vector<snapshot::shard_id> ids;
-    for (auto d : m.depends_on) {
-      auto const dwhere = opt_.storage.commit_location(d);
-      auto text = opt_.storage.read_commit(d);
-      if (!text)
-        throw error("version " + std::to_string(m.version) + " depends on version " + std::to_string(d) +
-                    ", whose commit record " + dwhere + " is missing");
-      auto dm = manifest::parse(*text, dwhere);
-      if (dm.ranks != m.ranks || dm.version != d) throw error(dwhere + ": does not match the chain of version " + std::to_string(m.version));
-      storage::byte_buffer bytes = opt_.storage.read_shard(d, rank);
-      auto const& rec = dm.shards[static_cast<std::size_t>(rank)];
-      if (bytes.size() != rec.bytes || detail::xxh3(bytes.span()) != rec.xxh3)
-        throw error(opt_.storage.shard_location(d, rank) + ": truncated or corrupt (version " + std::to_string(m.version) +
-                    " depends on it)");
-      held.push_back(std::move(bytes));
-      ids.push_back({d, static_cast<std::uint32_t>(rank), m.ranks});
-    }
-    std::vector<std::span<const std::byte>> views;
-    for (auto const& h : held) views.push_back(h.span());
-    views.push_back(newest);
-    ids.push_back(id);
-    return opt_.snapshot.decode_chain(views, ids, opt_.storage.shard_location(m.version, rank));
   }
 
   /// The parent's manifest, where still kept, must hash to what this manifest recorded.
@@ -849,7 +865,11 @@ class checkpointer {
       candidates.clear();
       if (std::binary_search(l.committed.begin(), l.committed.end(), *exact)) candidates.push_back(*exact);
     }
-    storage::byte_buffer shard_bytes;
+    reader_.emplace(opt_.storage, opt_.snapshot);
+    struct drop_reader {  // the shards it holds are let go once the restore is over, however it ends
+      std::optional<reader_type>& r;
+      ~drop_reader() { r.reset(); }
+    } const drop{reader_};
     std::vector<snapshot::decoded_region> regions;
     manifest m;
     release_resized();
@@ -859,7 +879,7 @@ class checkpointer {
         comm_, candidates,
         [&](std::uint64_t v, std::string& why) {
           ++checked;
-          return check_local(v, why, shard_bytes, regions, m);
+          return check_local(v, why, regions, m);
         },
         [&](std::string const& w) {
           if (comm_.rank() == 0) log_.warn(w);
@@ -899,7 +919,8 @@ class checkpointer {
       std::lock_guard g{mu_};
       parent_ = checkpoint::parent_link{*chosen, m.id, 0};
       if (auto text = opt_.storage.read_commit(*chosen)) parent_->manifest_xxh3 = detail::xxh3(*text);
-      stats_ = {*chosen, shard_bytes.size(), 0, 0, 0, 0};
+      stats_ = {*chosen, resized_ ? 0 : m.shards[static_cast<std::size_t>(comm_.rank())].bytes, 0, 0, 0, 0,
+                reader_->bytes_read(), resized_ ? resize_peak_ : reader_->bytes_held()};
     }
     discover_next_version();
     if (resized_ && comm_.rank() == 0)
@@ -924,13 +945,12 @@ class checkpointer {
   std::vector<std::string> chain_warnings_;
   checkpoint_stats stats_;
   std::string layout_text_;                 ///< the hidden region "strata.layout" (empty: no layouts declared)
-  // N→M restore in progress: the old shards held open, what goes where
+  std::optional<reader_type> reader_;       ///< during a restore: reads (and holds) the shards
+  // N→M restore in progress: what to read from where, what was read (checked), the most held at once
   bool resized_ = false;
-  std::vector<storage::byte_buffer> resize_held_;
-  std::deque<std::vector<std::byte>> resize_owned_;  // deque: growing it never moves the copies
-  std::vector<std::vector<snapshot::decoded_region>> resize_regions_;  // per old rank
-  std::vector<std::pair<state::region*, checkpoint::detail::piece>> resize_pieces_;
-  std::vector<std::pair<state::region*, snapshot::decoded_region>> resize_replicated_;
+  checkpoint::detail::resize_plan resize_plan_;
+  std::vector<checkpoint::detail::staged_range> resize_staged_;  // parallel to resize_plan_.fetches
+  std::uint64_t resize_peak_ = 0;
   retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator

@@ -29,6 +29,10 @@ struct shard_record {
   std::string location;
   std::uint64_t bytes = 0;
   std::uint64_t xxh3 = 0;
+  /// The index the shard begins with (`snapshot/index.hpp`): its size (0: none recorded, as in
+  /// checkpoints written before indexes) and checksum. Written only when non-zero.
+  std::uint64_t index_bytes = 0;
+  std::uint64_t index_xxh3 = 0;
   friend bool operator==(shard_record const&, shard_record const&) = default;
 };
 
@@ -102,8 +106,16 @@ struct manifest {
       for (auto const& s : j.at("shards")) {
         auto h = strata::detail::from_hex(s.at("xxh3").get<std::string>());
         if (!h) throw error("a shard's xxh3 is not 16 hex digits");
-        m.shards.push_back({s.at("rank").get<std::uint32_t>(), s.at("location").get<std::string>(),
-                            s.at("bytes").get<std::uint64_t>(), *h});
+        shard_record rec{s.at("rank").get<std::uint32_t>(), s.at("location").get<std::string>(),
+                         s.at("bytes").get<std::uint64_t>(), *h};
+        if (auto i = s.find("index_bytes"); i != s.end()) {
+          auto ih = strata::detail::from_hex(s.at("index_xxh3").get<std::string>());
+          if (!ih) throw error("a shard's index_xxh3 is not 16 hex digits");
+          rec.index_bytes = i->get<std::uint64_t>();
+          rec.index_xxh3 = *ih;
+          if (rec.index_bytes > rec.bytes) throw error("a shard's index is larger than the shard");
+        }
+        m.shards.push_back(std::move(rec));
       }
       if (auto d = j.find("depends_on"); d != j.end()) m.depends_on = d->get<std::vector<std::uint64_t>>();
       for (auto d : m.depends_on)
@@ -161,8 +173,14 @@ struct manifest {
     j["version_vector"] = version_vector;
     if (!depends_on.empty()) j["depends_on"] = depends_on;
     j["shards"] = nlohmann::json::array();
-    for (auto const& s : shards)
-      j["shards"].push_back({{"rank", s.rank}, {"location", s.location}, {"bytes", s.bytes}, {"xxh3", strata::detail::to_hex(s.xxh3)}});
+    for (auto const& s : shards) {
+      nlohmann::json e = {{"rank", s.rank}, {"location", s.location}, {"bytes", s.bytes}, {"xxh3", strata::detail::to_hex(s.xxh3)}};
+      if (s.index_bytes) {
+        e["index_bytes"] = s.index_bytes;
+        e["index_xxh3"] = strata::detail::to_hex(s.index_xxh3);
+      }
+      j["shards"].push_back(std::move(e));
+    }
     return j;
   }
 };

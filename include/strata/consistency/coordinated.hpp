@@ -10,6 +10,7 @@
 #include <strata/snapshot/shard.hpp>
 #include <strata/storage/byte_buffer.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -22,6 +23,8 @@ namespace strata::consistency {
 struct shard_vote {
   std::uint64_t bytes = 0;
   std::uint64_t xxh3 = 0;
+  std::uint64_t index_bytes = 0;  ///< the index the shard begins with (0: none)
+  std::uint64_t index_xxh3 = 0;   ///< and its checksum, so that a reader can trust it alone
 };
 
 /// \brief How a local check of a restore candidate came out.
@@ -62,7 +65,7 @@ struct coordinated {
         hashing.wait();
         throw;
       }
-      mine = {shard.bytes(), hashing.get()};
+      mine = {shard.bytes(), hashing.get(), shard.index_bytes, shard.index_bytes ? index_checksum(shard) : 0};
       // Verify: the durable shard has the size written, and with `verify` reads back to the same checksum.
       storage::byte_buffer const back = storage.read_shard(v, rank);
       if (back.size() != mine.bytes || (verify && detail::xxh3(back.span()) != mine.xxh3))
@@ -82,12 +85,14 @@ struct coordinated {
 
     auto const bytes = comm.all_gather(mine.bytes);
     auto const hashes = comm.all_gather(mine.xxh3);
+    auto const index_bytes = comm.all_gather(mine.index_bytes);
+    auto const index_hashes = comm.all_gather(mine.index_xxh3);
     fault::point(fault::phase::before_commit, rank, v);
     std::string record_error;
     if (rank == 0) {
       try {
         std::vector<shard_vote> votes(bytes.size());
-        for (std::size_t r = 0; r < votes.size(); ++r) votes[r] = {bytes[r], hashes[r]};
+        for (std::size_t r = 0; r < votes.size(); ++r) votes[r] = {bytes[r], hashes[r], index_bytes[r], index_hashes[r]};
         storage.write_commit(v, make_record(votes));
       } catch (std::exception const& e) {
         record_error = e.what();
@@ -130,6 +135,20 @@ struct coordinated {
   }
 
   friend constexpr bool operator==(coordinated, coordinated) noexcept { return true; }
+
+ private:
+  /// XXH3 of the first `shard.index_bytes` bytes of the shard.
+  static std::uint64_t index_checksum(snapshot::encoded_shard const& shard) {
+    detail::xxh3_stream h;
+    std::uint64_t left = shard.index_bytes;
+    for (auto s : shard.segments) {
+      if (left == 0) break;
+      auto const n = std::min<std::uint64_t>(left, s.size());
+      h.update(s.first(static_cast<std::size_t>(n)));
+      left -= n;
+    }
+    return h.digest();
+  }
 };
 
 static_assert(protocol<coordinated>);

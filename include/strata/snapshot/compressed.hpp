@@ -2,11 +2,15 @@
 /// \file
 /// \brief `snapshot::compressed<Inner, Codec>`: any snapshot strategy, its shards compressed (zstd).
 ///
-/// Shard layout: magic "STRATAZS", u32 format, codec name, u64 uncompressed bytes, compressed bytes.
+/// Shard layout (format 2): magic "STRATAZS", u32 format, codec name, u64 uncompressed bytes,
+/// u64 index bytes, the inner shard's index uncompressed, the rest of the inner shard compressed.
+/// The index stays readable without decompressing (an N→M restore learns every old rank's layout
+/// from it); the data can only be read whole. Format 1 (still read): no index, all compressed.
 
 #include <strata/error.hpp>
 #include <strata/snapshot/chained.hpp>
 #include <strata/snapshot/full.hpp>
+#include <strata/snapshot/index.hpp>
 #include <strata/state/serializer.hpp>
 
 #ifdef STRATA_HAVE_ZSTD
@@ -108,13 +112,17 @@ struct compressed {
     std::vector<std::byte> flat;
     flat.reserve(raw.bytes());
     for (auto s : raw.segments) flat.insert(flat.end(), s.begin(), s.end());
-    auto packed = codec.encode(flat);
+    auto const index = std::min<std::size_t>(static_cast<std::size_t>(raw.index_bytes), flat.size());
+    auto packed = codec.encode(std::span<const std::byte>(flat).subspan(index));
     encoded_shard out;
     byte_writer w{out.owned};
     w.bytes(std::as_bytes(std::span(magic)));
     w.value(format);
     strata::snapshot::detail::write_string(w, std::string(Codec::name));
     w.value(static_cast<std::uint64_t>(flat.size()));
+    w.value(static_cast<std::uint64_t>(index));
+    w.bytes(std::span<const std::byte>(flat).first(index));
+    if (index) out.index_bytes = out.owned.size();
     w.bytes(packed);
     out.segments.emplace_back(out.owned.data(), out.owned.size());
     last_raw_ = flat.size();
@@ -123,6 +131,23 @@ struct compressed {
   [[nodiscard]] std::vector<decoded_region> decode(std::span<const std::byte> shard, shard_id id, std::string const& where) {
     unpacked_.assign(1, unpack(shard, where));
     return inner.decode(unpacked_[0], id, where);
+  }
+
+  /// \brief The inner shard's index, kept uncompressed at the front (its data cannot be read in part).
+  [[nodiscard]] shard_index read_index(std::span<const std::byte> head, shard_id id, std::string const& where) const
+    requires indexed<Inner>
+  {
+    auto const [at, index, raw] = outer_header(head, where);
+    if (index == 0 || at + index > head.size()) throw error(where + ": the compressed shard keeps no index at its front");
+    auto x = inner.read_index(head.subspan(at, index), id, where);
+    x.bytes = at + index;
+    x.block_readable = false;
+    return x;
+  }
+  [[nodiscard]] std::uint64_t hash_block(std::span<const std::byte> block) const noexcept
+    requires indexed<Inner>
+  {
+    return inner.hash_block(block);
   }
 
   [[nodiscard]] std::vector<std::uint64_t> depends_on() const requires chained<Inner> { return inner.depends_on(); }
@@ -156,19 +181,44 @@ struct compressed {
   // Implementation state below. Public only so that the policy stays an aggregate
   // (`{.max_chain = 8}` / `{.codec = {.level = 3}}`); not part of the API.
   static constexpr std::array<char, 8> magic{'S', 'T', 'R', 'A', 'T', 'A', 'Z', 'S'};
-  static constexpr std::uint32_t format = 1;
+  static constexpr std::uint32_t format = 2;
 
-  std::vector<std::byte> unpack(std::span<const std::byte> shard, std::string const& where) const {
+  struct outer {
+    std::size_t at = 0;           ///< where the inner index begins
+    std::size_t index = 0;        ///< its size (format 1: 0)
+    std::uint64_t raw = 0;        ///< bytes of the inner shard
+  };
+  /// Reads the header of a compressed shard: magic, format, codec, sizes.
+  outer outer_header(std::span<const std::byte> shard, std::string const& where) const {
     try {
       byte_reader r{shard};
       auto m = r.bytes(magic.size());
       if (std::memcmp(m.data(), magic.data(), magic.size()) != 0) throw error("not a compressed strata shard (bad magic)");
-      if (auto f = r.value<std::uint32_t>(); f != format) throw error("unsupported compressed shard format " + std::to_string(f));
+      auto const f = r.value<std::uint32_t>();
+      if (f != 1 && f != format) throw error("unsupported compressed shard format " + std::to_string(f));
       if (auto c = strata::snapshot::detail::read_string(r); c != Codec::name)
         throw error("shard compressed with '" + c + "', this strategy uses '" + std::string(Codec::name) + "'");
-      auto const raw = r.value<std::uint64_t>();
-      if (raw > (std::uint64_t{1} << 40)) throw error("implausible uncompressed size " + std::to_string(raw));
-      return codec.decode(r.bytes(r.remaining()), static_cast<std::size_t>(raw));
+      outer o;
+      o.raw = r.value<std::uint64_t>();
+      if (o.raw > (std::uint64_t{1} << 40)) throw error("implausible uncompressed size " + std::to_string(o.raw));
+      if (f == format) o.index = static_cast<std::size_t>(r.value<std::uint64_t>());
+      if (o.index > o.raw) throw error("index of " + std::to_string(o.index) + " bytes in a shard of " + std::to_string(o.raw));
+      o.at = shard.size() - r.remaining();
+      return o;
+    } catch (error const& e) {
+      throw error(where + ": " + e.what());
+    }
+  }
+
+  std::vector<std::byte> unpack(std::span<const std::byte> shard, std::string const& where) const {
+    auto const o = outer_header(shard, where);
+    try {
+      if (o.at + o.index > shard.size()) throw error("truncated inside its index");
+      auto rest = codec.decode(shard.subspan(o.at + o.index), static_cast<std::size_t>(o.raw - o.index));
+      std::vector<std::byte> out(shard.begin() + static_cast<std::ptrdiff_t>(o.at),
+                                 shard.begin() + static_cast<std::ptrdiff_t>(o.at + o.index));
+      out.insert(out.end(), rest.begin(), rest.end());
+      return out;
     } catch (error const& e) {
       throw error(where + ": " + e.what());
     }
@@ -180,6 +230,7 @@ struct compressed {
 
 #ifdef STRATA_HAVE_ZSTD
 static_assert(strategy<compressed<full>>);
+static_assert(indexed<compressed<full>>);
 #endif
 
 }  // namespace strata::snapshot

@@ -2,12 +2,18 @@
 /// \file
 /// \brief `snapshot::full`: every protected byte in every version.
 
+#include <strata/snapshot/block_hash.hpp>
 #include <strata/snapshot/concepts.hpp>
+#include <strata/snapshot/index.hpp>
 
 namespace strata::snapshot {
 
 /// \brief Writes every region whole. Host data goes to storage in place (no copy);
 /// device data on CUDA is staged through a host buffer.
+///
+/// The shard begins with an index (`snapshot/index.hpp`). Regions declared replicated or
+/// distributed also get a hash per block of `block_bytes`, so that an N→M restore can read and
+/// check only the blocks it needs; per-rank regions are not hashed (they are only ever read whole).
 ///
 /// \code
 /// strata::checkpointer<strata::comm::mpi, strata::snapshot::full> ckpt{MPI_COMM_WORLD};
@@ -15,21 +21,76 @@ namespace strata::snapshot {
 struct full {
   static constexpr std::string_view name = "full";
 
+  /// \brief Granularity of the block hashes of replicated and distributed regions (what an N→M
+  /// restore reads at least: a window is read in whole blocks).
+  std::uint64_t block_bytes = 64 * 1024;
+
   [[nodiscard]] encoded_shard encode(state::registry& reg, shard_id id) const {
-    detail::shard_builder b{id, name, reg.size()};
+    if (block_bytes == 0) throw usage_error("snapshot::full: block_bytes must not be 0");
+    std::vector<detail::index_entry> entries;
+    std::vector<std::span<const std::byte>> payloads;
     for (auto const& r : reg) {
       auto const payload = r->stage();  // before info(): a user type's size is known once staged
-      b.add(r->info(), payload);
+      auto const info = r->info();
+      detail::index_entry e{info, state::resolved(reg.layout_of(info.name), info.count), payload.size()};
+      if (e.layout.how != state::layout::kind::per_rank)
+        e.hashes = hash_host_blocks(payload, static_cast<std::size_t>(block_bytes), lane_hash{});
+      e.data_bytes = payload.size();
+      entries.push_back(std::move(e));
+      payloads.push_back(payload);
     }
-    return std::move(b).finish();
+    auto front = detail::build_index({detail::shard_magic, id, name, block_bytes, {}}, entries, detail::payload_alignment);
+    encoded_shard out;
+    out.index_bytes = front.index_bytes;
+    out.owned = std::move(front.bytes);
+    out.segments.emplace_back(out.owned);
+    static constexpr std::array<std::byte, detail::payload_alignment> zeros{};
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+      if (i > 0) {
+        auto const end = front.data_offsets[i - 1] + payloads[i - 1].size();
+        if (auto pad = front.data_offsets[i] - end) out.segments.emplace_back(zeros.data(), static_cast<std::size_t>(pad));
+      }
+      if (!payloads[i].empty()) out.segments.push_back(payloads[i]);
+    }
+    return out;
   }
+
   [[nodiscard]] std::vector<decoded_region> decode(std::span<const std::byte> shard, shard_id id,
                                                    std::string const& where) const {
-    return detail::parse_shard(shard, id, name, where);
+    if (detail::format_of(shard) == 1) return detail::parse_shard(shard, id, name, where);  // written before the index
+    auto const x = read_index(shard, id, where);
+    try {
+      std::vector<decoded_region> out;
+      for (auto const& g : x.regions) {
+        if (g.data_offset > shard.size() || g.bytes > shard.size() - g.data_offset)
+          throw error("region '" + g.info.name + "' lies outside the shard");
+        out.push_back({g.info, shard.subspan(static_cast<std::size_t>(g.data_offset), static_cast<std::size_t>(g.bytes))});
+      }
+      auto const end = x.regions.empty() ? x.bytes : x.regions.back().data_offset + x.regions.back().bytes;
+      if (end != shard.size()) throw error(std::to_string(shard.size() - end) + " trailing bytes after the last region");
+      return out;
+    } catch (error const& e) {
+      throw error(where + ": " + e.what());
+    }
   }
-  friend constexpr bool operator==(full, full) noexcept { return true; }
+
+  /// \brief The index at the front of a shard (`head`: at least its first bytes the manifest names).
+  [[nodiscard]] shard_index read_index(std::span<const std::byte> head, shard_id id, std::string const& where) const {
+    try {
+      return detail::parse_index(head, detail::shard_magic, name, 0, id);
+    } catch (error const& e) {
+      throw error(where + ": " + e.what());
+    }
+  }
+  /// \brief The hash the index records for a block with these bytes.
+  [[nodiscard]] std::uint64_t hash_block(std::span<const std::byte> block) const noexcept {
+    return lane_hash{}(block.data(), block.size());
+  }
+
+  friend constexpr bool operator==(full const&, full const&) = default;
 };
 
 static_assert(strategy<full>);
+static_assert(indexed<full>);
 
 }  // namespace strata::snapshot

@@ -2,16 +2,16 @@
 /// \file
 /// \brief `snapshot::incremental`: only the fixed-size blocks that changed since the previous version.
 ///
-/// Shard layout (little-endian): magic "STRATAIN", u32 format, u64 version, u32 rank, u32 ranks,
-/// strategy name, u64 block bytes, u32 chain length + u64 versions (base first; empty for a base),
-/// u32 region count; per region: name, u32 kind, type, u64 element size, u64 count, u8 resizable,
-/// u64 payload bytes, u64 block count, u64 hash per block, u64 dirty count, u64 dirty indices
-/// (ascending), then the dirty blocks' bytes back to back.
-/// Every shard carries the hashes of all its blocks, so a restore verifies each block it rebuilds.
+/// Shard layout (format 2): the index of `snapshot/index.hpp` (magic "STRATAIN", the chain, per
+/// region its layout, the hash of every block, the list of the dirty blocks this shard stores),
+/// then each region's dirty blocks back to back. Every shard carries the hashes of all its blocks,
+/// so a restore verifies each block it rebuilds, and an N→M restore can read single blocks.
+/// Format 1 (still read): the same fields with each region's header followed by its blocks.
 
 #include <strata/error.hpp>
 #include <strata/snapshot/block_hash.hpp>
 #include <strata/snapshot/chained.hpp>
+#include <strata/snapshot/index.hpp>
 #include <strata/snapshot/shard.hpp>
 #include <strata/state/serializer.hpp>
 
@@ -19,6 +19,7 @@
 #include <array>
 #include <cstring>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,46 +55,58 @@ struct incremental {
     auto& cs = st_.chain;
     bool const base = cs.chain.empty() || cs.chain.size() >= std::max<std::size_t>(max_chain, 1);
     last_depends_ = base ? std::vector<std::uint64_t>{} : cs.chain;
-    encoded_shard out;
-    byte_writer w{out.owned};
-    write_header(w, id, last_depends_, reg.size());
+    struct source {
+      bool on_device = false;
+      std::byte const* device = nullptr;  // Thrust device memory (on_device), else `host`
+      std::span<const std::byte> host;
+      std::size_t bytes = 0;
+      std::vector<std::uint64_t> dirty;
+    };
+    std::vector<detail::index_entry> entries;
+    std::vector<source> sources;
     std::map<std::string, std::vector<std::uint64_t>> next_hashes;
     last_dirty_ = last_total_ = 0;
     for (auto const& r : reg) {
       auto const name_now = r->info().name;
-      std::byte const* dev = nullptr;
-      std::size_t dev_bytes = 0;
-      std::span<const std::byte> host;
+      source src;
       auto dv = st_.devices.find(name_now);
-      bool const on_device = dv != st_.devices.end();
-      if (on_device) std::tie(dev, dev_bytes) = dv->second();
-      else host = r->stage();  // before info(): a user type's size is known once staged
+      src.on_device = dv != st_.devices.end();
+      if (src.on_device) std::tie(src.device, src.bytes) = dv->second();
+      else src.host = r->stage(), src.bytes = src.host.size();  // before info(): a user type's size is known once staged
       auto const info = r->info();
-      std::size_t const bytes = on_device ? dev_bytes : host.size();
-      auto hashes = on_device ? hash_device_blocks(dev, bytes, BlockBytes, hash) : hash_host_blocks(host, BlockBytes, hash);
-      std::vector<std::uint64_t> dirty;
+      auto hashes = src.on_device ? hash_device_blocks(src.device, src.bytes, BlockBytes, hash)
+                               : hash_host_blocks(src.host, BlockBytes, hash);
       auto prev = cs.hashes.find(name_now);
       bool const all = base || prev == cs.hashes.end() || prev->second.size() != hashes.size();
       for (std::size_t i = 0; i < hashes.size(); ++i)
-        if (all || prev->second[i] != hashes[i]) dirty.push_back(i);
-      write_region_header(w, info, bytes, hashes, dirty);
-      std::size_t payload = 0;
-      for (auto i : dirty) payload += std::min(BlockBytes, bytes - i * BlockBytes);
-      auto const at = out.owned.size();
-      out.owned.resize(at + payload);
-      std::byte* dst = out.owned.data() + at;
-      if (on_device) {
-        copy_dirty_device_blocks(dev, bytes, BlockBytes, dirty, dst);
-      } else {
-        for (auto i : dirty) {
-          auto const n = std::min(BlockBytes, bytes - i * BlockBytes);
-          std::memcpy(dst, host.data() + i * BlockBytes, n);
-          dst += n;
-        }
-      }
-      last_dirty_ += payload;
-      last_total_ += bytes;
+        if (all || prev->second[i] != hashes[i]) src.dirty.push_back(i);
+      detail::index_entry e{info, state::resolved(reg.layout_of(name_now), info.count), src.bytes, hashes};
+      e.all_stored = src.dirty.size() == hashes.size();
+      if (!e.all_stored) e.stored = src.dirty;
+      for (auto i : src.dirty) e.data_bytes += std::min(BlockBytes, src.bytes - i * BlockBytes);
+      last_dirty_ += e.data_bytes;
+      last_total_ += src.bytes;
       next_hashes[name_now] = std::move(hashes);
+      entries.push_back(std::move(e));
+      sources.push_back(std::move(src));
+    }
+    auto front = detail::build_index({magic, id, name, BlockBytes, last_depends_}, entries, 1);
+    encoded_shard out;
+    out.index_bytes = front.index_bytes;
+    out.owned = std::move(front.bytes);
+    out.owned.resize(static_cast<std::size_t>(front.end));
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+      auto const& src = sources[k];
+      std::byte* dst = out.owned.data() + front.data_offsets[k];
+      if (src.on_device) {
+        copy_dirty_device_blocks(src.device, src.bytes, BlockBytes, src.dirty, dst);
+        continue;
+      }
+      for (auto i : src.dirty) {
+        auto const n = std::min(BlockBytes, src.bytes - i * BlockBytes);
+        std::memcpy(dst, src.host.data() + i * BlockBytes, n);
+        dst += n;
+      }
     }
     cs.hashes = std::move(next_hashes);
     if (base) cs.chain.clear();
@@ -187,6 +200,19 @@ struct incremental {
     }
   }
 
+  /// \brief The index at the front of a shard (`head`: at least its first bytes the manifest names).
+  [[nodiscard]] shard_index read_index(std::span<const std::byte> head, shard_id id, std::string const& where) const {
+    try {
+      return detail::parse_index(head, magic, name, BlockBytes, id);
+    } catch (error const& e) {
+      throw error(where + ": " + e.what());
+    }
+  }
+  /// \brief The hash the index records for a block with these bytes.
+  [[nodiscard]] std::uint64_t hash_block(std::span<const std::byte> block) const noexcept {
+    return hash(block.data(), block.size());
+  }
+
   friend bool operator==(incremental const& a, incremental const& b) noexcept { return a.max_chain == b.max_chain; }
 
   // Implementation state below. Public only so that the policy stays an aggregate
@@ -211,7 +237,6 @@ struct incremental {
   };
 
   static constexpr std::array<char, 8> magic{'S', 'T', 'R', 'A', 'T', 'A', 'I', 'N'};
-  static constexpr std::uint32_t format = 1;
 
   static std::string describe(std::vector<std::uint64_t> const& v) {
     if (v.empty()) return "a base";
@@ -225,38 +250,48 @@ struct incremental {
     return v;
   }
 
-  static void write_header(byte_writer& w, shard_id id, std::vector<std::uint64_t> const& depends, std::size_t regions) {
-    w.bytes(std::as_bytes(std::span(magic)));
-    w.value(format);
-    w.value(id.version);
-    w.value(id.rank);
-    w.value(id.ranks);
-    detail::write_string(w, std::string(name));
-    w.value(static_cast<std::uint64_t>(BlockBytes));
-    w.value(static_cast<std::uint32_t>(depends.size()));
-    for (auto d : depends) w.value(d);
-    w.value(static_cast<std::uint32_t>(regions));
-  }
-  static void write_region_header(byte_writer& w, state::region_info const& info, std::uint64_t bytes,
-                                  std::vector<std::uint64_t> const& hashes, std::vector<std::uint64_t> const& dirty) {
-    detail::write_string(w, info.name);
-    w.value(static_cast<std::uint32_t>(info.kind));
-    detail::write_string(w, info.type);
-    w.value(info.elem_size);
-    w.value(info.count);
-    w.value(static_cast<std::uint8_t>(info.resizable));
-    w.value(bytes);
-    w.value(static_cast<std::uint64_t>(hashes.size()));
-    w.bytes(std::as_bytes(std::span(hashes)));
-    w.value(static_cast<std::uint64_t>(dirty.size()));
-    w.bytes(std::as_bytes(std::span(dirty)));
+  static parsed_shard parse(std::span<const std::byte> shard, shard_id expect) {
+    if (detail::format_of(shard) == 1) return parse_v1(shard, expect);
+    auto const x = detail::parse_index(shard, magic, name, BlockBytes, expect);
+    auto slice = [&](std::uint64_t offset, std::uint64_t bytes, std::string const& what) {
+      if (offset > shard.size() || bytes > shard.size() - offset) throw error(what + " lies outside the shard");
+      return shard.subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(bytes));
+    };
+    parsed_shard p;
+    p.depends = x.depends;
+    std::uint64_t end = x.bytes;
+    for (auto const& g : x.regions) {
+      auto const what = "region '" + g.info.name + "'";
+      if (g.block_count != detail::blocks_of(g.bytes, BlockBytes)) throw error(what + ": bad block count");
+      parsed_region pr;
+      pr.info = g.info;
+      pr.bytes = g.bytes;
+      pr.hashes = section_values(slice(g.hashes.offset, g.hashes.bytes, what + " block hashes"), g.hashes, what + " block hashes");
+      if (g.all_stored()) {
+        pr.dirty.resize(static_cast<std::size_t>(g.block_count));
+        std::iota(pr.dirty.begin(), pr.dirty.end(), std::uint64_t{0});
+      } else {
+        pr.dirty = section_values(slice(g.stored_list.offset, g.stored_list.bytes, what + " dirty list"), g.stored_list,
+                                  what + " dirty list");
+      }
+      std::size_t payload = 0;
+      for (std::size_t i = 0; i < pr.dirty.size(); ++i) {
+        if (pr.dirty[i] >= g.block_count || (i && pr.dirty[i] <= pr.dirty[i - 1])) throw error(what + ": bad dirty block list");
+        payload += std::min<std::size_t>(BlockBytes, g.bytes - pr.dirty[i] * BlockBytes);
+      }
+      pr.data = slice(g.data_offset, payload, what + " data");
+      end = g.data_offset + payload;
+      p.regions.push_back(std::move(pr));
+    }
+    if (end != shard.size()) throw error(std::to_string(shard.size() - end) + " trailing bytes after the last region");
+    return p;
   }
 
-  static parsed_shard parse(std::span<const std::byte> shard, shard_id expect) {
+  static parsed_shard parse_v1(std::span<const std::byte> shard, shard_id expect) {
     byte_reader r{shard};
     auto m = r.bytes(magic.size());
     if (std::memcmp(m.data(), magic.data(), magic.size()) != 0) throw error("not an incremental strata shard (bad magic)");
-    if (auto f = r.value<std::uint32_t>(); f != format) throw error("unsupported incremental shard format " + std::to_string(f));
+    if (auto f = r.value<std::uint32_t>(); f != 1) throw error("unsupported incremental shard format " + std::to_string(f));
     detail::check_shard_id(r, expect);
     if (auto s = detail::read_string(r); s != name) throw error("shard written by snapshot strategy '" + s + "'");
     if (auto b = r.value<std::uint64_t>(); b != BlockBytes)
@@ -308,5 +343,6 @@ struct incremental {
 
 static_assert(chained<incremental<>>);
 static_assert(device_aware<incremental<>>);
+static_assert(indexed<incremental<>>);
 
 }  // namespace strata::snapshot

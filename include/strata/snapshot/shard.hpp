@@ -1,14 +1,16 @@
 #pragma once
 /// \file
-/// \brief The shard: one rank's bytes of one version, and its binary layout.
+/// \brief The shard: one rank's bytes of one version, and the layout `snapshot::full` wrote
+/// before shards began with an index (format 1, still read).
 ///
-/// Layout (little-endian, as written by this machine):
+/// Format 1 (little-endian, as written by this machine):
 ///   magic "STRATASH", u32 format, u32 region count, u64 version, u32 rank, u32 ranks,
 ///   u32 strategy name length, strategy name;
 ///   per region: u32 name length, name, u32 kind, u32 type length, type,
 ///   u64 element size, u64 count, u64 payload bytes, u8 resizable,
 ///   zero padding to a 64-byte boundary, payload.
-/// The payload is aligned so that it can be loaded in place.
+/// Format 2 (written now) begins with an index: see `snapshot/index.hpp`. In both the payload is
+/// aligned so that it can be loaded in place.
 
 #include <strata/error.hpp>
 #include <strata/state/region.hpp>
@@ -34,6 +36,9 @@ struct shard_id {
 struct encoded_shard {
   std::vector<std::byte> owned;                       ///< headers and padding (and any staged payload)
   std::vector<std::span<const std::byte>> segments;   ///< the shard, in order
+  /// Size of the index the shard begins with (`snapshot/index.hpp`; 0: none). The commit record
+  /// keeps its size and checksum, so that a reader can trust it without reading the whole shard.
+  std::uint64_t index_bytes = 0;
   [[nodiscard]] std::uint64_t bytes() const noexcept {
     std::uint64_t n = 0;
     for (auto s : segments) n += s.size();
@@ -50,7 +55,7 @@ struct decoded_region {
 namespace detail {
 
 inline constexpr std::array<char, 8> shard_magic{'S', 'T', 'R', 'A', 'T', 'A', 'S', 'H'};
-inline constexpr std::uint32_t shard_format = 1;
+inline constexpr std::uint32_t shard_format = 1;  ///< format 1 (`full` now writes format 2)
 inline constexpr std::size_t payload_alignment = 64;
 
 inline void write_string(byte_writer& w, std::string const& s) {
@@ -62,63 +67,6 @@ inline std::string read_string(byte_reader& r) {
   auto b = r.bytes(n);
   return {reinterpret_cast<char const*>(b.data()), b.size()};
 }
-inline void pad_to(std::vector<std::byte>& buf, std::uint64_t offset_in_shard) {
-  auto const rem = offset_in_shard % payload_alignment;
-  if (rem) buf.resize(buf.size() + (payload_alignment - rem));
-}
-
-/// \brief Builds an encoded shard from (info, payload) pairs.
-class shard_builder {
- public:
-  shard_builder(shard_id id, std::string_view strategy, std::size_t regions) {
-    byte_writer w{owned_};
-    w.bytes(std::as_bytes(std::span(shard_magic)));
-    w.value(shard_format);
-    w.value(static_cast<std::uint32_t>(regions));
-    w.value(id.version);
-    w.value(id.rank);
-    w.value(id.ranks);
-    write_string(w, std::string(strategy));
-    pieces_.push_back({0, owned_.size(), {}});
-    offset_ = owned_.size();
-  }
-  void add(state::region_info const& info, std::span<const std::byte> payload) {
-    auto const start = owned_.size();
-    byte_writer w{owned_};
-    write_string(w, info.name);
-    w.value(static_cast<std::uint32_t>(info.kind));
-    write_string(w, info.type);
-    w.value(info.elem_size);
-    w.value(info.count);
-    w.value(static_cast<std::uint64_t>(payload.size()));
-    w.value(static_cast<std::uint8_t>(info.resizable));
-    offset_ += owned_.size() - start;
-    auto const before = owned_.size();
-    pad_to(owned_, offset_);
-    offset_ += owned_.size() - before;
-    pieces_.push_back({start, owned_.size() - start, payload});
-    offset_ += payload.size();
-  }
-  encoded_shard finish() && {
-    encoded_shard out;
-    out.owned = std::move(owned_);
-    for (auto const& p : pieces_) {
-      out.segments.emplace_back(out.owned.data() + p.header_offset, p.header_size);
-      if (!p.payload.empty()) out.segments.push_back(p.payload);
-    }
-    return out;
-  }
-
- private:
-  struct piece {
-    std::size_t header_offset, header_size;
-    std::span<const std::byte> payload;
-  };
-  std::vector<std::byte> owned_;
-  std::vector<piece> pieces_;
-  std::uint64_t offset_ = 0;
-};
-
 /// \brief Reads (version, rank, ranks) from a shard header and checks it is the shard expected:
 /// a shard moved or copied to another version's or rank's place is refused.
 inline void check_shard_id(byte_reader& r, shard_id expect) {
@@ -132,7 +80,7 @@ inline void check_shard_id(byte_reader& r, shard_id expect) {
                 ", rank " + std::to_string(expect.rank) + " of " + std::to_string(expect.ranks));
 }
 
-/// \brief Parses a shard; `where` names it in errors (file, rank, version).
+/// \brief Parses a format-1 shard; `where` names it in errors (file, rank, version).
 inline std::vector<decoded_region> parse_shard(std::span<const std::byte> shard, shard_id expect,
                                                std::string_view strategy, std::string const& where) {
   try {

@@ -55,6 +55,14 @@ struct layout {
   friend bool operator==(layout const&, layout const&) = default;
 };
 
+/// \brief `l` with a distributed window that runs to the container's end (`distributed::whole`)
+/// resolved against a container of `count` elements.
+inline layout resolved(layout l, std::uint64_t count) noexcept {
+  if (l.how == layout::kind::distributed && l.block.local_count == distributed::whole)
+    l.block.local_count = count >= l.block.local_offset ? count - l.block.local_offset : 0;
+  return l;
+}
+
 inline char const* to_string(layout::kind k) noexcept {
   switch (k) {
     case layout::kind::replicated: return "replicated";

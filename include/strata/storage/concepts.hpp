@@ -59,4 +59,13 @@ concept driver = std::semiregular<S> && comm::communicator<Comm> &&
       { s.commit_location(v) } -> std::convertible_to<std::string>;
     };
 
+/// \brief A driver that also reads part of a shard without reading the rest of it:
+/// `read_shard_part(v, rank, offset, out)` fills `out` with bytes `[offset, offset + out.size())`
+/// or throws `error` naming the shard (missing, shorter than that). An N→M restore uses it to read
+/// only the blocks it needs; without it, it takes them from `read_shard`.
+template <class S>
+concept partial_reader = requires(S const& s, std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) {
+  s.read_shard_part(v, rank, offset, out);
+};
+
 }  // namespace strata::storage

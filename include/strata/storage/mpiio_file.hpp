@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -149,21 +150,21 @@ class mpiio_file {
   /// \brief Rank `rank`'s shard of version `v`, read independently (no collective).
   [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const {
     auto const path = file_path(v);
-    detail::fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : detail::errno_text(errno)));
-    std::array<std::uint64_t, 2> head{};
-    read_at(f, path, head.data(), 16, 0);
-    if (head[0] != magic) throw error(path.string() + ": not a strata MPI-IO checkpoint file (bad magic)");
-    if (rank < 0 || static_cast<std::uint64_t>(rank) >= head[1])
-      throw error(path.string() + ": holds " + std::to_string(head[1]) + " ranks, rank " + std::to_string(rank) + " asked");
-    std::array<std::uint64_t, 2> entry{};
-    read_at(f, path, entry.data(), 16, 16 + 16 * static_cast<std::uint64_t>(rank));
-    auto const end = static_cast<std::uint64_t>(::lseek(f.get(), 0, SEEK_END));
-    if (entry[0] < header_bytes(head[1]) || entry[0] + entry[1] > end || entry[0] + entry[1] < entry[0])
-      throw error(shard_location(v, rank) + ": the header places it outside the file (truncated or corrupt)");
-    std::vector<std::byte> out(static_cast<std::size_t>(entry[1]));
-    read_at(f, path, out.data(), entry[1], entry[0]);
+    detail::fd f = open_file(path);
+    auto const [at, bytes] = locate(f, path, v, rank);
+    std::vector<std::byte> out(static_cast<std::size_t>(bytes));
+    read_at(f, path, out.data(), bytes, at);
     return byte_buffer(std::move(out));
+  }
+  /// \brief Bytes `[offset, offset + out.size())` of the shard, read without the rest of it.
+  void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
+    auto const path = file_path(v);
+    detail::fd f = open_file(path);
+    auto const [at, bytes] = locate(f, path, v, rank);
+    if (offset > bytes || out.size() > bytes - offset)
+      throw error(shard_location(v, rank) + ": " + std::to_string(bytes) + " bytes, bytes [" + std::to_string(offset) + ", +" +
+                  std::to_string(out.size()) + ") asked (truncated)");
+    read_at(f, path, out.data(), out.size(), at + offset);
   }
   /// \brief A shard cannot be cut out of a shared file: the file goes with `remove_version`.
   void remove_shard(std::uint64_t, int) {}
@@ -226,6 +227,26 @@ class mpiio_file {
     int len = 0;
     MPI_Error_string(rc, text, &len);
     return std::string(text, static_cast<std::size_t>(len));
+  }
+  static detail::fd open_file(std::filesystem::path const& path) {
+    detail::fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : detail::errno_text(errno)));
+    return f;
+  }
+  /// Where rank `rank`'s shard lies in the file (offset, bytes), from the file's header.
+  std::pair<std::uint64_t, std::uint64_t> locate(detail::fd const& f, std::filesystem::path const& path, std::uint64_t v,
+                                                 int rank) const {
+    std::array<std::uint64_t, 2> head{};
+    read_at(f, path, head.data(), 16, 0);
+    if (head[0] != magic) throw error(path.string() + ": not a strata MPI-IO checkpoint file (bad magic)");
+    if (rank < 0 || static_cast<std::uint64_t>(rank) >= head[1])
+      throw error(path.string() + ": holds " + std::to_string(head[1]) + " ranks, rank " + std::to_string(rank) + " asked");
+    std::array<std::uint64_t, 2> entry{};
+    read_at(f, path, entry.data(), 16, 16 + 16 * static_cast<std::uint64_t>(rank));
+    auto const end = static_cast<std::uint64_t>(::lseek(f.get(), 0, SEEK_END));
+    if (entry[0] < header_bytes(head[1]) || entry[0] + entry[1] > end || entry[0] + entry[1] < entry[0])
+      throw error(shard_location(v, rank) + ": the header places it outside the file (truncated or corrupt)");
+    return {entry[0], entry[1]};
   }
   static void read_at(detail::fd const& f, std::filesystem::path const& path, void* to, std::uint64_t n, std::uint64_t at) {
     auto* p = static_cast<char*>(to);

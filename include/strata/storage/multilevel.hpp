@@ -48,6 +48,17 @@ struct multilevel {
       return slow.read_shard(v, rank);
     }
   }
+  /// \brief Part of the shard, from the level `read_shard` would read it from.
+  void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const
+    requires partial_reader<Fast> && partial_reader<Slow>
+  {
+    try {
+      fast.read_shard_part(v, rank, offset, out);
+    } catch (error const&) {
+      if (!flushed(v)) throw;
+      slow.read_shard_part(v, rank, offset, out);
+    }
+  }
   void remove_shard(std::uint64_t v, int rank) {
     fast.remove_shard(v, rank);
     slow.remove_shard(v, rank);

@@ -204,13 +204,10 @@ struct node_local {
   }
 
   /// \brief The shard, from this node's disk: the rank's own copy, else a partner copy held here.
-  [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const {
-    std::error_code ec;
-    auto const own = file_path(v, rank, kind::own);
-    if (std::filesystem::exists(own, ec)) return byte_buffer::map_file(own);
-    auto const copy = file_path(v, rank, kind::partner);
-    if (std::filesystem::exists(copy, ec)) return byte_buffer::map_file(copy);
-    return byte_buffer::map_file(own);  // throws "missing", naming the own path
+  [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const { return byte_buffer::map_file(held_copy(v, rank)); }
+  /// \brief Bytes `[offset, offset + out.size())` of the shard (the copy `read_shard` would read), without the rest.
+  void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
+    detail::read_file_part(held_copy(v, rank), offset, out);
   }
   /// \brief Removes the rank's own shard, its parity and the partner copies it keeps for its wards;
   /// a node's first rank also removes parity files there of ranks that now run on other nodes.
@@ -378,6 +375,15 @@ struct node_local {
     return st_->copies == redundancy::xor_group || st_->copies == redundancy::reed_solomon;
   }
 
+  /// The file that holds `rank`'s shard of `v` here: its own copy, else a partner copy (else the own path, which is missing).
+  [[nodiscard]] std::filesystem::path held_copy(std::uint64_t v, int rank) const {
+    std::error_code ec;
+    auto const own = file_path(v, rank, kind::own);
+    if (std::filesystem::exists(own, ec)) return own;
+    auto const copy = file_path(v, rank, kind::partner);
+    if (std::filesystem::exists(copy, ec)) return copy;
+    return own;
+  }
   [[nodiscard]] std::filesystem::path file_path(std::uint64_t v, int rank, kind k) const {
     auto p = std::filesystem::path(st_->files.shard_location(v, rank));
     if (k == kind::partner) p.replace_extension(".partner");

@@ -77,6 +77,16 @@ class partner_memory {
     if (it == st_->shards.end()) throw error(shard_location(v, rank) + ": missing");
     return byte_buffer(it->second);
   }
+  /// \brief Bytes `[offset, offset + out.size())` of a shard held in memory.
+  void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
+    std::lock_guard g{st_->m};
+    auto it = st_->shards.find({v, rank});
+    if (it == st_->shards.end()) throw error(shard_location(v, rank) + ": missing");
+    if (offset > it->second.size() || out.size() > it->second.size() - offset)
+      throw error(shard_location(v, rank) + ": " + std::to_string(it->second.size()) + " bytes, bytes [" +
+                  std::to_string(offset) + ", +" + std::to_string(out.size()) + ") asked");
+    if (!out.empty()) std::memcpy(out.data(), it->second.data() + offset, out.size());
+  }
   void remove_shard(std::uint64_t v, int rank) {
     std::lock_guard g{st_->m};
     st_->shards.erase({v, rank});

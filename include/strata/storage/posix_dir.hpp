@@ -127,6 +127,24 @@ inline std::vector<std::byte> read_file(std::filesystem::path const& path) {
   return out;
 }
 
+/// Reads `out.size()` bytes of `path` from `offset` (pread: nothing else of the file is read).
+inline void read_file_part(std::filesystem::path const& path, std::uint64_t offset, std::span<std::byte> out) {
+  fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : errno_text(errno)));
+  std::size_t got = 0;
+  while (got < out.size()) {
+    ssize_t n = ::pread(f.get(), out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw error(path.string() + ": read failed: " + errno_text(errno));
+    }
+    if (n == 0)
+      throw error(path.string() + ": ends at byte " + std::to_string(offset + got) + ", bytes [" + std::to_string(offset) +
+                  ", +" + std::to_string(out.size()) + ") asked (truncated)");
+    got += static_cast<std::size_t>(n);
+  }
+}
+
 inline char const* version_format() noexcept { return "v%08llu"; }
 
 inline std::optional<std::uint64_t> parse_version(std::string const& name, std::string_view suffix) {
@@ -197,6 +215,10 @@ class posix_dir {
   /// \brief The shard mapped read-only from its file (no copy).
   [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const {
     return byte_buffer::map_file(shard_path(v, rank));
+  }
+  /// \brief Bytes `[offset, offset + out.size())` of the shard, read without the rest of it.
+  void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
+    detail::read_file_part(shard_path(v, rank), offset, out);
   }
   void remove_shard(std::uint64_t v, int rank) {
     std::error_code ec;
