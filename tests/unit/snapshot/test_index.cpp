@@ -208,14 +208,16 @@ TEST_CASE("shards of format 1 (written before the index) still decode", "[snapsh
   std::vector<double> u(700);
   std::iota(u.begin(), u.end(), 3.0);
   SECTION("full") {
-    auto const d = snapshot::full{}.decode(full_format1(u), sid(1), "test");
+    auto const shard = full_format1(u);  // decoded payloads point into the shard: keep it alive
+    auto const d = snapshot::full{}.decode(shard, sid(1), "test");
     REQUIRE(d.size() == 1);
     CHECK(d[0].info.name == "u");
     CHECK(std::memcmp(d[0].payload.data(), u.data(), u.size() * 8) == 0);
   }
   SECTION("incremental") {
     snapshot::incremental<1024> s;
-    auto const d = s.decode(incremental_format1(u), sid(1), "test");
+    auto const shard = incremental_format1(u);
+    auto const d = s.decode(shard, sid(1), "test");
     REQUIRE(d.size() == 1);
     CHECK(std::memcmp(d[0].payload.data(), u.data(), u.size() * 8) == 0);
   }
