@@ -21,7 +21,10 @@
 #include <iostream>
 #include <thrust/fill.h>
 
+#include "../raw_io.hpp"
+
 namespace {
+using namespace strata_bench;
 using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -29,33 +32,6 @@ double seconds_since(clock_type::time_point t0) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-void drop_cache(std::filesystem::path const& p) {
-  int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-void raw_write(std::filesystem::path const& p, std::byte const* data, std::size_t n) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("open " + p.string() + ": " + std::strerror(errno));
-  for (std::size_t off = 0; off < n;) {
-    auto w = ::write(fd, data + off, std::min<std::size_t>(n - off, std::size_t{64} << 20));
-    if (w < 0) throw std::runtime_error("write " + p.string() + ": " + std::strerror(errno));
-    off += static_cast<std::size_t>(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
-}
-void raw_read(std::filesystem::path const& p, std::byte* data, std::size_t n) {
-  int fd = ::open(p.c_str(), O_RDONLY);
-  for (std::size_t off = 0; off < n;) {
-    auto r = ::read(fd, data + off, n - off);
-    if (r <= 0) throw std::runtime_error("short read " + p.string());
-    off += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
 }
 }  // namespace
 

@@ -24,35 +24,16 @@
 #include <sstream>
 #include <thrust/sequence.h>
 
+#include "../raw_io.hpp"
+
 namespace {
+using namespace strata_bench;
 using clock_type = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
-void drop_cache_tree(fs::path const& root) {
-  std::error_code ec;
-  for (auto const& e : fs::recursive_directory_iterator(root, ec)) {
-    if (!e.is_regular_file()) continue;
-    int fd = ::open(e.path().c_str(), O_RDONLY);
-    if (fd < 0) continue;
-    ::fdatasync(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
-}
 
-void raw_write(fs::path const& p, std::byte const* data, std::size_t n) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error("open " + p.string() + ": " + std::strerror(errno));
-  for (std::size_t off = 0; off < n;) {
-    auto w = ::write(fd, data + off, std::min<std::size_t>(n - off, std::size_t{64} << 20));
-    if (w < 0) throw std::runtime_error("write " + p.string() + ": " + std::strerror(errno));
-    off += static_cast<std::size_t>(w);
-  }
-  ::fsync(fd);
-  ::close(fd);
-}
 
 strata::storage::redundancy parse_redundancy(std::string const& r) {
   using strata::storage::redundancy;

@@ -866,8 +866,8 @@ struct node_local {
     return true;
   }
 
-  /// Every rank's words, concatenated in rank order, on every rank.
-  std::vector<std::uint64_t> all_gatherv(std::vector<std::uint64_t> const& mine) const {
+  /// Every rank's words, concatenated in rank order, on every rank (and, if asked, how many each sent).
+  std::vector<std::uint64_t> all_gatherv(std::vector<std::uint64_t> const& mine, std::vector<int>* counts_out = nullptr) const {
     auto const& s = *st_;
     int const n = static_cast<int>(mine.size());
     std::vector<int> counts(static_cast<std::size_t>(s.size)), displs(static_cast<std::size_t>(s.size));
@@ -879,6 +879,7 @@ struct node_local {
     }
     std::vector<std::uint64_t> all(static_cast<std::size_t>(total));
     MPI_Allgatherv(mine.data(), n, MPI_UINT64_T, all.data(), counts.data(), displs.data(), MPI_UINT64_T, s.comm->native());
+    if (counts_out) *counts_out = std::move(counts);
     return all;
   }
   /// Every rank's text, on every rank.
@@ -982,24 +983,16 @@ struct node_local {
           }
       }
     }
-    int const n = static_cast<int>(mine.size());
-    std::vector<int> counts(static_cast<std::size_t>(s.size)), displs(static_cast<std::size_t>(s.size));
-    MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, s.comm->native());
-    int total = 0;
-    for (int r = 0; r < s.size; ++r) {
-      displs[static_cast<std::size_t>(r)] = total;
-      total += counts[static_cast<std::size_t>(r)];
-    }
-    std::vector<std::uint64_t> all(static_cast<std::size_t>(total));
-    MPI_Allgatherv(mine.data(), n, MPI_UINT64_T, all.data(), counts.data(), displs.data(), MPI_UINT64_T,
-                   s.comm->native());
+    std::vector<int> counts;
+    auto const all = all_gatherv(mine, &counts);
     inventory out;
+    std::size_t at = 0;
     for (int r = 0; r < s.size; ++r) {
       if (s.node_of[static_cast<std::size_t>(r)] == static_cast<std::uint64_t>(r)) out.leaders.push_back(r);
-      for (int i = displs[static_cast<std::size_t>(r)]; i < displs[static_cast<std::size_t>(r)] + counts[static_cast<std::size_t>(r)]; i += 3) {
-        auto const k = static_cast<kind>(all[static_cast<std::size_t>(i + 1)]);
-        int const who = k == kind::record ? -1 : static_cast<int>(all[static_cast<std::size_t>(i + 2)]);
-        out.items[{all[static_cast<std::size_t>(i)], k, who}].push_back(r);
+      for (auto const end = at + static_cast<std::size_t>(counts[static_cast<std::size_t>(r)]); at < end; at += 3) {
+        auto const k = static_cast<kind>(all[at + 1]);
+        int const who = k == kind::record ? -1 : static_cast<int>(all[at + 2]);
+        out.items[{all[at], k, who}].push_back(r);
       }
     }
     return out;
