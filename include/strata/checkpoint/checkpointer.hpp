@@ -25,7 +25,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -150,10 +152,22 @@ class checkpointer {
   }
 
   /// \brief Drains the background writer; a failure it had not yet reported is logged (never thrown).
+  ///
+  /// Storage that flushes to a slow level in the background (`storage::multilevel`) is settled here
+  /// (collective): the last flush is committed there unless the checkpointer is destroyed while an
+  /// exception propagates; call `wait()` first to see a failure as an exception.
   ~checkpointer() {
-    if (!writer_) return;
-    writer_->drain();
-    if (auto f = writer_->failure()) log_.warn("background checkpoint failed and was not reported before destruction: " + *f);
+    if (writer_) {
+      writer_->drain();
+      if (auto f = writer_->failure()) log_.warn("background checkpoint failed and was not reported before destruction: " + *f);
+    }
+    if (std::uncaught_exceptions() == 0) {
+      try {
+        settle_flush(comm_, true);
+      } catch (std::exception const& e) {
+        log_.warn(std::string("the background flush to the slow level could not be settled: ") + e.what());
+      }
+    }
   }
 
   checkpointer(checkpointer const&) = delete;
@@ -215,12 +229,16 @@ class checkpointer {
   /// \brief Collective: restores exactly `version` (rolling back); later checkpoints start a new branch.
   std::uint64_t restore(std::uint64_t version) { return *restore_impl(version); }
 
-  /// \brief Drains pending work. Synchronous: nothing is ever pending. Async (collective): returns once
-  /// every queued version is committed; throws `checkpoint_error` on every rank if one failed.
+  /// \brief Collective: drains pending work. Async: returns once every queued version is committed;
+  /// throws `checkpoint_error` on every rank if one failed. A background flush to a slow level
+  /// (`storage::multilevel`) is waited for and committed there; one that failed is logged (the
+  /// version stays on the fast level).
   void wait() {
-    if (!writer_) return;
-    writer_->drain();
-    report_writer_failure();
+    if (writer_) {
+      writer_->drain();
+      report_writer_failure();
+    }
+    settle_flush(comm_, true);
   }
 
   /// \brief Versions committed in the directory, ascending (as this rank sees them).
@@ -397,9 +415,31 @@ class checkpointer {
     writer_->give_buffer(std::move(j.shard.owned));
   }
 
+  /// Collective on `c`: a background flush to a slower level whose copies are durable everywhere is
+  /// committed there (with `wait`: waited for first).
+  void settle_flush(Comm const& c, bool wait) {
+    if constexpr (requires { opt_.storage.settle(c, wait); }) {
+      auto const r = opt_.storage.settle(c, wait);
+      if (!r.version || c.rank() != 0) return;
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.3f", r.seconds);
+      if (r.committed)
+        log_.info("version " + std::to_string(*r.version) + " flushed to the slow level in the background (" + secs +
+                  " s on rank 0" + (r.waited ? ", waited for" : "") + ")");
+      else if (!r.failure.empty())
+        log_.warn("the background flush of version " + std::to_string(*r.version) + " to the slow level failed (" +
+                  r.failure + "); the version stays on the fast level only");
+    }
+  }
+
   /// Writes and commits one staged version through the consistency protocol on `c`, then retires.
   void commit_job(Comm const& c, job& j) {
     auto const v = j.version;
+    // At most one flush to a slow level in flight: one that is done is committed now; when this
+    // version is flushed too, the previous flush is waited for.
+    bool flushes_too = false;
+    if constexpr (requires { Storage::flushed(v); }) flushes_too = Storage::flushed(v);
+    settle_flush(c, flushes_too);
     manifest m;
     if (c.rank() == 0) {
       m.id = manifest::new_id();
@@ -533,8 +573,12 @@ class checkpointer {
         opt_.storage.remove_shard(v, c.rank());
         opt_.storage.remove_version(v);
       }
-    if (!doomed.empty() && c.rank() == 0)
-      log_.info("retired " + std::to_string(doomed.size()) + " old version(s)");
+    if (!doomed.empty() && c.rank() == 0) {
+      // A level may keep what retention retires from the others (storage::multilevel's slow level).
+      auto const after = opt_.storage.list().committed;
+      auto const gone = std::ranges::count_if(doomed, [&](auto v) { return !std::ranges::binary_search(after, v); });
+      if (gone > 0) log_.info("retired " + std::to_string(gone) + " old version(s)");
+    }
   }
 
   /// The hidden region that carries every region's layout, so that another rank count can read it.
@@ -848,6 +892,7 @@ class checkpointer {
       if (auto f = writer_->failure()) log_.warn("background checkpoint failed before this restore: " + *f);
       writer_->acknowledge();
     }
+    settle_flush(comm_, true);
     if constexpr (requires { opt_.storage.recover(comm_, expectation_reader(), std::function<void(std::string const&, bool)>{}); }) {
       // Storage that repairs missing shards (node-local levels) reads what each record expects.
       opt_.storage.recover(comm_, expectation_reader(), [this](std::string const& m, bool warning) {

@@ -15,7 +15,9 @@
 /// `before_commit` (all voted yes, commit record not yet written), `after_commit`,
 /// `sending_partner` (partner_memory: before the shard copy goes to the partner rank),
 /// `writer_staged` (async: the version is staged and queued, the background writer has not
-/// finished it; the kill comes from the application thread right after `step()`/`checkpoint()`).
+/// finished it; the kill comes from the application thread right after `step()`/`checkpoint()`),
+/// `flushing` (storage::multilevel: the background copy of a version to the slow level has begun,
+/// nothing of it is durable yet).
 
 #include <csignal>
 #include <cstdint>
@@ -27,7 +29,7 @@
 namespace strata::fault {
 
 /// \brief Named points of the checkpoint protocol where a test may crash a rank.
-enum class phase { writing_shard, after_shard, before_commit, after_commit, sending_partner, writer_staged };
+enum class phase { writing_shard, after_shard, before_commit, after_commit, sending_partner, writer_staged, flushing };
 
 inline std::string_view to_string(phase p) noexcept {
   switch (p) {
@@ -36,6 +38,7 @@ inline std::string_view to_string(phase p) noexcept {
     case phase::before_commit: return "before_commit";
     case phase::sending_partner: return "sending_partner";
     case phase::writer_staged: return "writer_staged";
+    case phase::flushing: return "flushing";
     default: return "after_commit";
   }
 }

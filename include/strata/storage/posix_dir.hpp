@@ -168,6 +168,9 @@ inline std::optional<std::uint64_t> parse_version(std::string const& name, std::
 class posix_dir {
  public:
   static constexpr std::string_view name = "posix_dir";
+  /// `write_shard` uses no communicator: it may run on a thread of its own (storage::multilevel's
+  /// background flush).
+  static constexpr bool independent_writes = true;
 
   /// \brief Creates `dir` if needed and checks that this rank can write in it.
   template <comm::communicator Comm>
