@@ -288,6 +288,18 @@ class checkpointer {
     return {};
   }
 
+  // The commit path, in named phases; the synchronous and the asynchronous path share every one:
+  //   precheck (collective)  something is protected, the storage has room          precheck()
+  //   encode                 the snapshot policy encodes this rank's shard          encode()
+  //   stage    (async)       bytes still in application memory are copied out,
+  //                          the job is queued for the background writer            stage(), make_room()
+  //   write, vote, record    the consistency protocol: shards durable, agreement,
+  //                          rank 0's commit record (a version without it does not exist)
+  //                                                                                 commit_job()
+  //   publish                the record where the storage keeps copies, the parent link  publish()
+  //   retire                 retention; leftovers of aborted attempts removed       retire()
+  // Sync: all on the caller's thread. Async: precheck, encode and stage on the caller's thread,
+  // the rest on the writer's, on its own communicator.
   std::uint64_t checkpoint_impl(checkpoint::urgency u) {
     using sec = std::chrono::duration<double>;
     auto const t0 = trigger::clock::now();
@@ -297,22 +309,7 @@ class checkpointer {
     precheck(v);
     next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
     if (writer_) make_room();
-
-    // A version that also goes to a slower level (storage::multilevel) starts a new chain: restorable
-    // from that level alone, with no dependency kept only on the faster one (issue 9, item 5).
-    if constexpr (snapshot::chained<Snapshot> && requires { Storage::flushed(v); })
-      if (Storage::flushed(v)) opt_.snapshot.reset();
-    snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
-    job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
-    if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
-    if constexpr (requires(Trigger& t, Snapshot const& sn) {
-                    t.observe_change(0.0);
-                    sn.last_dirty_bytes();
-                    sn.last_protected_bytes();
-                  }) {
-      auto const total = opt_.snapshot.last_protected_bytes();
-      opt_.trigger.observe_change(total ? static_cast<double>(opt_.snapshot.last_dirty_bytes()) / static_cast<double>(total) : 0.0);
-    }
+    job j = encode(v);
     if (writer_) stage(j);
     auto const t1 = trigger::clock::now();
 
@@ -349,6 +346,26 @@ class checkpointer {
     }
     opt_.trigger.record({step_, t2, sec(t2 - t0).count(), j.shard.bytes()});
     return v;
+  }
+
+  /// Encodes this rank's shard of version `v` (and tells an adaptive trigger how much changed).
+  job encode(std::uint64_t v) {
+    // A version that also goes to a slower level (storage::multilevel) starts a new chain: restorable
+    // from that level alone, with no dependency kept only on the faster one (issue 9, item 5).
+    if constexpr (snapshot::chained<Snapshot> && requires { Storage::flushed(v); })
+      if (Storage::flushed(v)) opt_.snapshot.reset();
+    snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
+    job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
+    if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
+    if constexpr (requires(Trigger& t, Snapshot const& sn) {
+                    t.observe_change(0.0);
+                    sn.last_dirty_bytes();
+                    sn.last_protected_bytes();
+                  }) {
+      auto const total = opt_.snapshot.last_protected_bytes();
+      opt_.trigger.observe_change(total ? static_cast<double>(opt_.snapshot.last_dirty_bytes()) / static_cast<double>(total) : 0.0);
+    }
+    return j;
   }
 
   /// Async: copies the shard's bytes that still point into the application's memory into a
@@ -467,21 +484,28 @@ class checkpointer {
                               record = m.to_text();
                               return record;
                             });
+    publish(c, j, m.id, std::move(record));
+    retire(c);
+  }
+
+  /// Collective, after the commit: the record goes where the storage keeps copies of it, and every
+  /// rank learns the link the next version's manifest chains to.
+  void publish(Comm const& c, job const& j, std::string const& id, std::string record) {
+    auto const v = j.version;
     if constexpr (requires { opt_.storage.replicate_commit(v, std::string_view{}); }) {
-      // Storage that keeps commit records per rank (memory) gets a copy everywhere.
+      // Storage that keeps commit records per rank or per node gets a copy everywhere.
       std::uint64_t n = record.size();
       c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
       record.resize(static_cast<std::size_t>(n));
       c.broadcast(std::as_writable_bytes(std::span(record.data(), record.size())), 0);
       if (c.rank() != 0) opt_.storage.replicate_commit(v, record);
     }
-    remember_commit(c, v, m.id, record);
+    remember_commit(c, v, id, record);
     deps_[v] = j.depends_on;
     if (c.rank() == 0)
       log_.info("committed version " + std::to_string(v) + " at step " + std::to_string(j.step) + " (" +
                 std::to_string(j.shard.bytes()) + " bytes on rank 0" +
                 (j.depends_on.empty() ? std::string{} : ", delta on version " + std::to_string(j.depends_on.back())) + ")");
-    retire(c);
   }
 
   void discover_next_version() {

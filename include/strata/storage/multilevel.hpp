@@ -163,6 +163,7 @@ struct multilevel {
     f.pending.reset();
     f.record.reset();
     std::vector<std::byte>{}.swap(f.bytes);
+    if (r.committed) prune_slow(c);
     return r;
   }
 
@@ -278,6 +279,32 @@ struct multilevel {
     if (!std::binary_search(l.committed.begin(), l.committed.end(), v)) return false;  // a leftover
     auto const newer = static_cast<std::size_t>(l.committed.end() - std::upper_bound(l.committed.begin(), l.committed.end(), v));
     return newer < keep_flushed;
+  }
+
+  /// Collective: a version newly committed on the slow level may leave more than `keep_flushed`
+  /// there; those older ones that the fast level no longer holds (retention retired them from it
+  /// while the slow level had to keep them) go. Rank 0's view decides.
+  template <comm::communicator Comm>
+  void prune_slow(Comm const& c) {
+    std::vector<std::uint64_t> doomed;
+    if (c.rank() == 0) {
+      auto const on_slow = slow.list().committed;
+      auto const on_fast = fast.list().committed;
+      if (on_slow.size() > keep_flushed)
+        for (auto it = on_slow.begin(); it != on_slow.end() - static_cast<std::ptrdiff_t>(keep_flushed); ++it)
+          if (!std::binary_search(on_fast.begin(), on_fast.end(), *it)) doomed.push_back(*it);
+    }
+    std::uint64_t n = doomed.size();
+    c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
+    doomed.resize(static_cast<std::size_t>(n));
+    c.broadcast(std::as_writable_bytes(std::span(doomed.data(), doomed.size())), 0);
+    for (auto v : doomed) {
+      if (c.rank() == 0) slow.remove_commit(v);  // the version stops existing there first
+      slow.remove_shard(v, c.rank());
+    }
+    c.barrier();
+    if (c.rank() == 0)
+      for (auto v : doomed) slow.remove_version(v);
   }
 
   int rank_ = 0;

@@ -60,7 +60,8 @@ TEMPLATE_TEST_CASE("async under load: state rewritten while the writer runs; eve
       ck.step(i);
       // Observers, concurrently with the background commit.
       seen_stats += ck.last_stats().version;
-      if (auto v = ck.current_version()) CHECK(*v <= i);
+      // One version per step at most, plus the forced one at steps / 2.
+      if (auto v = ck.current_version()) CHECK(*v <= i + (i >= steps / 2 ? 1 : 0));
       if (i % 8 == 0) CHECK(ck.versions().size() <= i);
       if (i == steps / 2) ck.checkpoint();  // a forced one in the middle of periodic ones
     }
