@@ -1,6 +1,7 @@
 // A small MPI program for fault tests: restores the newest version, checks the
 // restored state is exactly what that version saved, then checkpoints up to
-// --versions. Crashes come from STRATA_FAULT (see strata/checkpoint/fault.hpp).
+// --versions. Crashes come from STRATA_FAULT (see strata/detail/fault.hpp; the points are named
+// in each layer's fault_points.hpp).
 #include <strata/strata.hpp>
 
 #include <CLI/CLI.hpp>

@@ -3,7 +3,7 @@
 /// \brief `strata::checkpointer`: protect state, checkpoint it when the trigger says, restore it.
 
 #include <strata/checkpoint/async_writer.hpp>
-#include <strata/checkpoint/fault.hpp>
+#include <strata/checkpoint/fault_points.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
 #include <strata/checkpoint/detail/resize_plan.hpp>
 #include <strata/checkpoint/detail/shard_reader.hpp>
@@ -319,7 +319,7 @@ class checkpointer {
         auto l = writer_->hold();
         writer_->push(l, std::move(j), u);
       }
-      fault::point(fault::phase::writer_staged, comm_.rank(), v);
+      fault::point(checkpoint::fault_points::writer_staged, comm_.rank(), v);
       auto const t2 = trigger::clock::now();
       {
         std::lock_guard g{mu_};

@@ -2,9 +2,9 @@
 /// \file
 /// \brief `consistency::coordinated`: two-phase commit — every rank commits version v or none does.
 
-#include <strata/checkpoint/fault.hpp>
 #include <strata/comm/agree.hpp>
 #include <strata/consistency/concepts.hpp>
+#include <strata/consistency/fault_points.hpp>
 #include <strata/detail/hash.hpp>
 #include <strata/error.hpp>
 #include <strata/snapshot/shard.hpp>
@@ -75,7 +75,7 @@ struct coordinated {
     } catch (std::exception const& e) {
       why = e.what();
     }
-    fault::point(fault::phase::after_shard, rank, v);
+    fault::point(fault_points::after_shard, rank, v);
 
     if (auto vote = comm::agree(comm, why.empty() ? 0 : 1, why); !vote) {
       storage.remove_shard(v, rank);
@@ -87,7 +87,7 @@ struct coordinated {
     auto const hashes = comm.all_gather(mine.xxh3);
     auto const index_bytes = comm.all_gather(mine.index_bytes);
     auto const index_hashes = comm.all_gather(mine.index_xxh3);
-    fault::point(fault::phase::before_commit, rank, v);
+    fault::point(fault_points::before_commit, rank, v);
     std::string record_error;
     if (rank == 0) {
       try {
@@ -103,7 +103,7 @@ struct coordinated {
       throw checkpoint_error("checkpoint version " + std::to_string(v) +
                              " aborted: the commit record could not be written: " + done.reason);
     }
-    fault::point(fault::phase::after_commit, rank, v);
+    fault::point(fault_points::after_commit, rank, v);
   }
 
   /// \brief Agrees on the newest version that every rank holds complete and valid.

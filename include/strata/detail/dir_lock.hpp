@@ -6,7 +6,8 @@
 /// start at once exactly one creates it), then written and fsync'ed. It names its holder: host,
 /// pid, the pid's start time in clock ticks after boot (`/proc/<pid>/stat` field 22, which tells a
 /// recycled pid apart), the boot id, the wall-clock start time (ISO 8601), who took it and a random
-/// token. The holder's destructor removes the file only while it still carries the holder's token.
+/// token (the record and its text: `strata/detail/lock_holder.hpp`). The holder's destructor removes
+/// the file only while it still carries the holder's token.
 ///
 /// A job that finds the file judges it:
 /// - a holder on this host whose pid is gone (or a zombie), whose pid now belongs to a process that
@@ -43,15 +44,16 @@
 /// `dir_lock_settings::share_within_process` is false. A forked child does not inherit it.
 ///
 /// Linux-specific parts (`/proc`) degrade gracefully: without them a pid counts as alive while
-/// `kill(pid, 0)` says it exists.
+/// `kill(pid, 0)` says it exists (the probing: `strata/detail/process_probe.hpp`).
 
+#include <strata/detail/lock_holder.hpp>
+#include <strata/detail/posix_io.hpp>
+#include <strata/detail/process_probe.hpp>
 #include <strata/error.hpp>
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,15 +64,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <functional>
-#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -107,78 +107,8 @@ class dir_lock {
  public:
   static constexpr std::string_view file_name = ".strata.lock";
 
-  /// \brief What a lock file says about its holder.
-  struct holder {
-    std::string host;
-    long long pid = 0;
-    std::uint64_t start_ticks = 0;  ///< `/proc/<pid>/stat` field 22 (0: unknown)
-    std::string boot_id;            ///< `/proc/sys/kernel/random/boot_id` (empty: unknown)
-    std::string started;            ///< the process's wall-clock start, ISO 8601 UTC
-    std::string locked;             ///< when it took the lock, ISO 8601 UTC
-    std::string who;                ///< e.g. "rank 0"
-    std::string program;
-    std::string token;
-
-    /// \brief The holder this process would be.
-    static holder of_this_process(std::string const& who) {
-      holder h;
-      h.host = host_name();
-      h.pid = static_cast<long long>(::getpid());
-      h.start_ticks = proc_stat(h.pid).value_or(proc_info{}).start_ticks;
-      h.boot_id = read_boot_id();
-      h.started = iso8601(process_start_wall(h.start_ticks));
-      h.locked = iso8601(std::time(nullptr));
-      h.who = one_line(who);
-      h.program = one_line(read_small(std::filesystem::path("/proc/self/comm")).value_or(""));
-      h.token = new_token();
-      return h;
-    }
-    /// \brief The file's text; ends with "end" so that a torn write reads as incomplete.
-    [[nodiscard]] std::string to_text() const {
-      return "strata-dir-lock 1\nhost=" + host + "\npid=" + std::to_string(pid) +
-             "\npid_start_ticks=" + std::to_string(start_ticks) + "\nboot_id=" + boot_id + "\nstarted=" + started +
-             "\nlocked=" + locked + "\nwho=" + who + "\nprogram=" + program + "\ntoken=" + token + "\nend\n";
-    }
-    /// \brief nullopt when the text is empty, incomplete or not a strata lock.
-    static std::optional<holder> parse(std::string_view text) {
-      constexpr std::string_view magic = "strata-dir-lock 1\n";
-      if (!text.starts_with(magic) || !text.ends_with("\nend\n")) return std::nullopt;
-      holder h;
-      std::size_t at = magic.size();
-      while (at < text.size()) {
-        auto const nl = text.find('\n', at);
-        auto const line = text.substr(at, nl - at);
-        at = nl + 1;
-        auto const eq = line.find('=');
-        if (eq == std::string_view::npos) continue;
-        auto const key = line.substr(0, eq);
-        std::string val(line.substr(eq + 1));
-        try {
-          if (key == "host") h.host = val;
-          else if (key == "pid") h.pid = std::stoll(val);
-          else if (key == "pid_start_ticks") h.start_ticks = std::stoull(val);
-          else if (key == "boot_id") h.boot_id = val;
-          else if (key == "started") h.started = val;
-          else if (key == "locked") h.locked = val;
-          else if (key == "who") h.who = val;
-          else if (key == "program") h.program = val;
-          else if (key == "token") h.token = val;
-        } catch (std::exception const&) {
-          return std::nullopt;
-        }
-      }
-      if (h.host.empty() || h.pid <= 0 || h.pid > std::numeric_limits<pid_t>::max() || h.token.empty()) return std::nullopt;
-      return h;
-    }
-    /// \brief "rank 0 of heat2d, pid 4242 on host node17, started 2024-05-01T10:00:00Z".
-    [[nodiscard]] std::string describe() const {
-      std::string s = who.empty() ? std::string("a job") : who;
-      if (!program.empty()) s += " of " + program;
-      s += ", pid " + std::to_string(pid) + " on host " + host;
-      if (!started.empty()) s += ", started " + started;
-      return s;
-    }
-  };
+  /// \brief What a lock file says about its holder (format in `strata/detail/lock_holder.hpp`).
+  using holder = lock_holder;
 
   dir_lock() noexcept = default;
   dir_lock(dir_lock&& o) noexcept
@@ -235,7 +165,7 @@ class dir_lock {
   /// \brief A line about the lock of `dir` for tools: nullopt when unlocked.
   static std::optional<std::string> describe(std::filesystem::path const& dir) {
     auto const file = dir / file_name;
-    auto const content = read_small(file);
+    auto const content = try_read_file(file);
     if (!content) return std::nullopt;
     auto const h = holder::parse(*content);
     if (!h) return "empty or incomplete lock file " + file.string();
@@ -258,7 +188,7 @@ class dir_lock {
         if (--it->second.count > 0) return;  // another handle of this process still holds it
         reg.erase(it);  // joins the renewer: no renewal after the unlink
       }
-      if (token_in(file_) == token && ::unlink(file_.c_str()) == 0) fsync_dir(file_.parent_path());
+      if (token_in(file_) == token && ::unlink(file_.c_str()) == 0) (void)try_fsync_directory(file_.parent_path());
     } catch (...) {
     }
   }
@@ -330,8 +260,7 @@ class dir_lock {
     return r;
   }
   static std::string token_in(std::filesystem::path const& file) {
-    auto const content = read_small(file);
-    auto const h = content ? holder::parse(*content) : std::nullopt;
+    auto const h = holder::read(file);
     return h ? h->token : std::string{};
   }
 
@@ -352,9 +281,9 @@ class dir_lock {
     };
     for (int attempt = 0; attempt < 1000; ++attempt) {
       // 1. The common case: no lock yet.
-      if (fd f{::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)}) {
+      if (unique_fd f{::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)}) {
         if (s.use_flock) (void)::flock(f.get(), LOCK_EX | LOCK_NB);  // readers wait until it is complete
-        int err = write_all(f.get(), text);
+        int err = write_all(f.get(), std::as_bytes(std::span(text)));
         if (err == 0 && ::fsync(f.get()) != 0) err = errno;
         if (err != 0) {
           ::unlink(file.c_str());
@@ -362,7 +291,7 @@ class dir_lock {
                             dir.string() + ": " + std::strerror(err));
         }
         if (!same_file(f.get(), file)) continue;  // replaced while we wrote it (see the file comment)
-        fsync_dir(dir);
+        (void)try_fsync_directory(dir);
         dir_lock l;
         l.file_ = file;
         l.token_ = me.token;
@@ -375,8 +304,8 @@ class dir_lock {
                           ": " + std::strerror(errno));
 
       // 2. A lock file exists: open it, and with flock hold it still while we judge it.
-      fd f{::open(file.c_str(), O_RDWR | O_CLOEXEC)};
-      if (!f && (errno == EACCES || errno == EPERM || errno == EROFS)) f = fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
+      unique_fd f{::open(file.c_str(), O_RDWR | O_CLOEXEC)};
+      if (!f && (errno == EACCES || errno == EPERM || errno == EROFS)) f = unique_fd{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
       if (!f) {
         if (errno == ENOENT) continue;  // released meanwhile
         throw usage_error("cannot read the lock file " + file.string() + " of checkpoint directory " + dir.string() +
@@ -398,7 +327,7 @@ class dir_lock {
       if (!same_file(f.get(), file)) continue;  // replaced or removed since we opened it
       struct stat st{};
       if (::fstat(f.get(), &st) != 0) continue;
-      auto const content = read_fd(f.get());
+      auto const content = read_text(f.get());
       auto const h = holder::parse(content);
 
       // 3. Judge it.
@@ -459,13 +388,13 @@ class dir_lock {
       if (s.takeover_pause.count() > 0) std::this_thread::sleep_for(s.takeover_pause);
       if (locked) {
         ::unlink(file.c_str());  // we hold flock on the very file the path names: nobody else can replace it
-        fsync_dir(dir);
+        (void)try_fsync_directory(dir);
         took_over = stale;
         continue;
       }
       auto const key = claim_key(content, st);
       auto const claim = std::filesystem::path(file.string() + ".takeover." + key);
-      fd c{::open(claim.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
+      unique_fd c{::open(claim.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)};
       if (!c) {
         if (errno != EEXIST)
           throw usage_error("cannot create " + claim.string() + " to take over " + stale + " in " + dir.string() + ": " +
@@ -478,159 +407,27 @@ class dir_lock {
         });
         continue;
       }
-      (void)write_all(c.get(), text);  // for whoever finds a claim left behind
+      (void)write_all(c.get(), std::as_bytes(std::span(text)));  // for whoever finds a claim left behind
       c.reset();
       if (still_holds(file, content, st)) {
         ::unlink(file.c_str());
         took_over = stale;
       }
       ::unlink(claim.c_str());
-      fsync_dir(dir);
+      (void)try_fsync_directory(dir);
     }
     throw usage_error("cannot lock checkpoint directory " + dir.string() + ": other jobs keep changing " +
                       file.string() + "; if no job is using that directory, remove it");
   }
-
-  /// RAII descriptor.
-  class fd {
-   public:
-    explicit fd(int f = -1) noexcept : f_(f) {}
-    fd(fd&& o) noexcept : f_(std::exchange(o.f_, -1)) {}
-    fd& operator=(fd&& o) noexcept {
-      reset();
-      f_ = std::exchange(o.f_, -1);
-      return *this;
-    }
-    ~fd() { reset(); }
-    void reset() noexcept {
-      if (f_ >= 0) ::close(f_);
-      f_ = -1;
-    }
-    [[nodiscard]] int get() const noexcept { return f_; }
-    explicit operator bool() const noexcept { return f_ >= 0; }
-
-   private:
-    int f_;
-  };
-
-  struct proc_info {
-    char state = '?';
-    std::uint64_t start_ticks = 0;
-  };
 
   /// Empty: the holder is alive (or on another host: `other_host`); otherwise why it is stale.
   static std::string judge(holder const& h, holder const& me) {
     if (h.host != me.host) return std::string(other_host);
     if (!h.boot_id.empty() && !me.boot_id.empty() && h.boot_id != me.boot_id) return "this host rebooted since";
     if (h.pid == me.pid && (h.start_ticks == me.start_ticks || h.start_ticks == 0 || me.start_ticks == 0)) return {};
-    if (::kill(static_cast<pid_t>(h.pid), 0) != 0 && errno == ESRCH) return "that process has exited";
-    if (auto p = proc_stat(h.pid)) {
-      if (p->state == 'Z' || p->state == 'X') return "that process has exited";
-      if (h.start_ticks != 0 && p->start_ticks != 0 && p->start_ticks != h.start_ticks)
-        return "pid " + std::to_string(h.pid) + " now belongs to another process, started at another time";
-    }
-    return {};
+    return why_process_gone(h.pid, h.start_ticks);
   }
 
-  /// State and start time (clock ticks after boot) from `/proc/<pid>/stat`.
-  static std::optional<proc_info> proc_stat(long long pid) {
-    auto const text = read_small(std::filesystem::path("/proc") / std::to_string(pid) / "stat");
-    if (!text) return std::nullopt;
-    auto const close = text->rfind(')');  // the command name may hold spaces and parentheses
-    if (close == std::string::npos) return std::nullopt;
-    proc_info p;
-    std::size_t at = close + 1;
-    for (int field = 3; field <= 22; ++field) {
-      while (at < text->size() && (*text)[at] == ' ') ++at;
-      auto const end = text->find(' ', at);
-      auto const tok = text->substr(at, end == std::string::npos ? std::string::npos : end - at);
-      if (tok.empty()) return std::nullopt;
-      if (field == 3) p.state = tok[0];
-      if (field == 22) {
-        try {
-          p.start_ticks = std::stoull(tok);
-        } catch (std::exception const&) {
-          return std::nullopt;
-        }
-      }
-      if (end == std::string::npos && field < 22) return std::nullopt;
-      at = end;
-    }
-    return p;
-  }
-
-  static std::time_t process_start_wall(std::uint64_t ticks) {
-    auto const stat = read_small(std::filesystem::path("/proc/stat"));
-    long const hz = ::sysconf(_SC_CLK_TCK);
-    if (stat && ticks != 0 && hz > 0) {
-      if (auto at = stat->find("\nbtime "); at != std::string::npos) {
-        try {
-          return static_cast<std::time_t>(std::stoll(stat->substr(at + 7)) + static_cast<long long>(ticks) / hz);
-        } catch (std::exception const&) {
-        }
-      }
-    }
-    return std::time(nullptr);
-  }
-
-  static std::string iso8601(std::time_t t) {
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-  }
-
-  static std::string host_name() {
-    char buf[256] = {};
-    if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown-host";
-    return one_line(buf);
-  }
-  static std::string read_boot_id() {
-    return one_line(read_small(std::filesystem::path("/proc/sys/kernel/random/boot_id")).value_or(""));
-  }
-  static std::string one_line(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    for (auto& c : s)
-      if (c == '\n' || c == '\r') c = ' ';
-    return s;
-  }
-  static std::string new_token() {
-    std::random_device rd;
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(),
-                  static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
-    return buf;
-  }
-
-  static int write_all(int f, std::string_view text) {
-    while (!text.empty()) {
-      ssize_t n = ::write(f, text.data(), text.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return errno;
-      }
-      text.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return 0;
-  }
-  static std::string read_fd(int f) {
-    std::string out;
-    char buf[4096];
-    for (off_t off = 0; out.size() < (1u << 20);) {
-      ssize_t n = ::pread(f, buf, sizeof buf, off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      out.append(buf, static_cast<std::size_t>(n));
-      off += n;
-    }
-    return out;
-  }
-  static std::optional<std::string> read_small(std::filesystem::path const& p) {
-    fd f{::open(p.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (!f) return std::nullopt;
-    return read_fd(f.get());
-  }
   /// Whether the path still names the file open as `f`.
   static bool same_file(int f, std::filesystem::path const& p) {
     struct stat a{}, b{};
@@ -638,10 +435,10 @@ class dir_lock {
   }
   /// Whether the path still names the file judged: same inode and same content.
   static bool still_holds(std::filesystem::path const& p, std::string const& content, struct stat const& was) {
-    fd f{::open(p.c_str(), O_RDONLY | O_CLOEXEC)};
+    unique_fd f{::open(p.c_str(), O_RDONLY | O_CLOEXEC)};
     struct stat now{};
     return f && ::fstat(f.get(), &now) == 0 && now.st_dev == was.st_dev && now.st_ino == was.st_ino &&
-           read_fd(f.get()) == content;
+           read_text(f.get()) == content;
   }
   static std::string claim_key(std::string const& content, struct stat const& st) {
     auto const h = std::hash<std::string>{}(content + '/' + std::to_string(st.st_ino) + '/' +
@@ -673,10 +470,6 @@ class dir_lock {
     auto const ms = (static_cast<long long>(now.tv_sec) - st.st_mtim.tv_sec) * 1000 +
                     (static_cast<long long>(now.tv_nsec) - st.st_mtim.tv_nsec) / 1'000'000;
     return std::chrono::milliseconds(ms);
-  }
-  static void fsync_dir(std::filesystem::path const& dir) noexcept {
-    fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    if (d) (void)::fsync(d.get());
   }
 
   std::filesystem::path file_;

@@ -11,6 +11,7 @@
 /// line saying how many bytes and why. Replay applies records in order from
 /// an index the caller keeps, so it is idempotent even when interrupted and redone.
 
+#include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 
 #ifndef XXH_INLINE_ALL
@@ -19,7 +20,6 @@
 #include <xxhash.h>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -104,7 +104,7 @@ class wal {
     std::uint64_t const index = last_index_ + 1;
     std::vector<std::byte> buf(record_header_bytes + data.size());
     encode_record(buf.data(), term, index, data);
-    write_all(buf.data(), buf.size());
+    append_bytes(buf);
     last_index_ = index;
     last_term_ = term;
     ++records_;
@@ -153,15 +153,10 @@ class wal {
   /// \brief Atomically replaces the log by an empty one whose next index is `base_index + 1`
   /// (after a checkpoint made the older records unnecessary). A crash leaves either log intact.
   void reset(std::uint64_t base_index) {
-    auto const tmp = path_.string() + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw_errno("open " + tmp);
     std::byte header[header_bytes];
     encode_header(header, base_index);
-    bool ok = write_fd(fd, header, header_bytes) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) throw_errno("write " + tmp);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0) throw_errno("rename " + tmp);
+    std::span<const std::byte> const piece{header};
+    strata::detail::replace_file(path_, std::span(&piece, 1), report());
     sync_dir();
     close_fd();
     fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
@@ -241,7 +236,7 @@ class wal {
       std::byte header[header_bytes];
       encode_header(header, 0);
       if (::ftruncate(fd_, 0) != 0) throw_errno("ftruncate");
-      write_all(header, header_bytes);
+      append_bytes(header);
       sync();
       sync_dir();
       report_.created = true;
@@ -301,47 +296,19 @@ class wal {
     }
   }
 
+  /// The whole log as it is on disk (a file that shrinks meanwhile reads short: the scan copes).
   [[nodiscard]] std::vector<std::byte> read_file() const {
-    std::vector<std::byte> out;
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw_errno("fstat");
-    out.resize(static_cast<std::size_t>(st.st_size));
-    std::size_t got = 0;
-    while (got < out.size()) {
-      ssize_t const n = ::pread(fd_, out.data() + got, out.size() - got, static_cast<off_t>(got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw_errno("read");
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    out.resize(got);
-    return out;
+    return strata::detail::read_to_end(fd_, path_, strata::detail::on_shrink::keep, report());
   }
-  static bool write_fd(int fd, void const* data, std::size_t n) {
-    auto const* p = static_cast<char const*>(data);
-    while (n > 0) {
-      ssize_t const w = ::write(fd, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return false;
-      p += w;
-      n -= static_cast<std::size_t>(w);
-    }
-    return true;
+  void append_bytes(std::span<const std::byte> bytes) {
+    if (int const e = strata::detail::write_all(fd_, bytes)) report().fail("write", path_, e);
   }
-  void write_all(void const* data, std::size_t n) {
-    if (!write_fd(fd_, data, n)) throw_errno("write");
-  }
-  void sync_dir() const {
-    auto const dir = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  /// Best effort, as for every rename of the log: a directory that cannot be synced does not fail it.
+  void sync_dir() const { (void)strata::detail::try_fsync_directory(path_.parent_path()); }
+  [[nodiscard]] strata::detail::io_context<> report() const { return {"wal", {}}; }
   [[noreturn]] void throw_errno(std::string const& what) const {
     int const e = errno;
-    throw error("wal " + path_.string() + ": " + what + " failed: " + std::strerror(e));
+    report().fail(what, path_, e);
   }
   void close_fd() noexcept {
     if (fd_ >= 0) ::close(fd_);

@@ -2,12 +2,11 @@
 /// \file
 /// \brief `storage::byte_buffer`: read-only bytes of a shard, owned or mapped from its file.
 
+#include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -45,28 +44,19 @@ class byte_buffer {
   /// \brief Maps `path` read-only (read-ahead requested, pages fault in as they are used);
   /// throws `error` naming the file.
   static byte_buffer map_file(std::filesystem::path const& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : std::string(std::strerror(errno))));
+    strata::detail::io_context<> const report{};
+    auto const f = strata::detail::open_for_reading(path, report);
     struct stat st{};
-    if (::fstat(fd, &st) != 0) {
-      int const e = errno;
-      ::close(fd);
-      throw error(path.string() + ": stat failed: " + std::strerror(e));
-    }
+    if (::fstat(f.get(), &st) != 0) report.fail("stat", path, errno);
     byte_buffer b;
     b.size_ = static_cast<std::size_t>(st.st_size);
     if (b.size_ > 0) {
-      void* p = ::mmap(nullptr, b.size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        int const e = errno;
-        ::close(fd);
-        throw error(path.string() + ": mmap failed: " + std::strerror(e));
-      }
+      void* p = ::mmap(nullptr, b.size_, PROT_READ, MAP_PRIVATE, f.get(), 0);
+      if (p == MAP_FAILED) report.fail("mmap", path, errno);
       ::madvise(p, b.size_, MADV_SEQUENTIAL | MADV_WILLNEED);
       b.map_ = p;
       b.data_ = static_cast<std::byte const*>(p);
     }
-    ::close(fd);
     return b;
   }
 

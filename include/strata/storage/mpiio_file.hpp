@@ -3,11 +3,12 @@
 /// \brief `storage::mpiio_file`: one shared file per version, every rank's shard written collectively
 /// with MPI-IO at an offset from an exclusive prefix sum of the shard sizes.
 
-#include <strata/checkpoint/fault.hpp>
 #include <strata/comm/agree.hpp>
 #include <strata/comm/mpi.hpp>
+#include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 #include <strata/storage/concepts.hpp>
+#include <strata/storage/fault_points.hpp>
 #include <strata/storage/posix_dir.hpp>
 
 #include <mpi.h>
@@ -114,7 +115,7 @@ class mpiio_file {
           where = is_header ? 0 : at;
           if (!is_header) at += n;
         }
-        if (k == calls / 2) fault::point(fault::phase::writing_shard, rank, v);
+        if (k == calls / 2) fault::point(fault_points::writing_shard, rank, v);
         MPI_Status st;
         rc = MPI_File_write_at_all(fh, static_cast<MPI_Offset>(where), p, static_cast<int>(n), MPI_BYTE, &st);
         if (rc != MPI_SUCCESS && why.empty()) why = who() + ": MPI_File_write_at_all to " + tmp + " failed: " + mpi_error(rc);
@@ -136,9 +137,7 @@ class mpiio_file {
     std::string moved;
     if (rank == 0) {
       try {
-        if (::rename(tmp.c_str(), file_path(v).c_str()) != 0)
-          throw checkpoint_error(who() + ": rename " + tmp + " failed: " + detail::errno_text(errno));
-        detail::fsync_dir(st_->dir, who());
+        strata::detail::rename_durable(tmp, file_path(v), strata::detail::io_context<checkpoint_error>{who(), {}});
       } catch (std::exception const& e) {
         moved = e.what();
       }
@@ -150,21 +149,21 @@ class mpiio_file {
   /// \brief Rank `rank`'s shard of version `v`, read independently (no collective).
   [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const {
     auto const path = file_path(v);
-    detail::fd f = open_file(path);
+    auto const f = strata::detail::open_for_reading(path);
     auto const [at, bytes] = locate(f, path, v, rank);
     std::vector<std::byte> out(static_cast<std::size_t>(bytes));
-    read_at(f, path, out.data(), bytes, at);
+    strata::detail::read_exactly_at(f.get(), path, at, out);
     return byte_buffer(std::move(out));
   }
   /// \brief Bytes `[offset, offset + out.size())` of the shard, read without the rest of it.
   void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
     auto const path = file_path(v);
-    detail::fd f = open_file(path);
+    auto const f = strata::detail::open_for_reading(path);
     auto const [at, bytes] = locate(f, path, v, rank);
     if (offset > bytes || out.size() > bytes - offset)
       throw error(shard_location(v, rank) + ": " + std::to_string(bytes) + " bytes, bytes [" + std::to_string(offset) + ", +" +
                   std::to_string(out.size()) + ") asked (truncated)");
-    read_at(f, path, out.data(), out.size(), at + offset);
+    strata::detail::read_exactly_at(f.get(), path, at + offset, out);
   }
   /// \brief A shard cannot be cut out of a shared file: the file goes with `remove_version`.
   void remove_shard(std::uint64_t, int) {}
@@ -228,37 +227,20 @@ class mpiio_file {
     MPI_Error_string(rc, text, &len);
     return std::string(text, static_cast<std::size_t>(len));
   }
-  static detail::fd open_file(std::filesystem::path const& path) {
-    detail::fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-    if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : detail::errno_text(errno)));
-    return f;
-  }
   /// Where rank `rank`'s shard lies in the file (offset, bytes), from the file's header.
-  std::pair<std::uint64_t, std::uint64_t> locate(detail::fd const& f, std::filesystem::path const& path, std::uint64_t v,
-                                                 int rank) const {
+  std::pair<std::uint64_t, std::uint64_t> locate(strata::detail::unique_fd const& f, std::filesystem::path const& path,
+                                                 std::uint64_t v, int rank) const {
     std::array<std::uint64_t, 2> head{};
-    read_at(f, path, head.data(), 16, 0);
+    strata::detail::read_exactly_at(f.get(), path, 0, std::as_writable_bytes(std::span(head)));
     if (head[0] != magic) throw error(path.string() + ": not a strata MPI-IO checkpoint file (bad magic)");
     if (rank < 0 || static_cast<std::uint64_t>(rank) >= head[1])
       throw error(path.string() + ": holds " + std::to_string(head[1]) + " ranks, rank " + std::to_string(rank) + " asked");
     std::array<std::uint64_t, 2> entry{};
-    read_at(f, path, entry.data(), 16, 16 + 16 * static_cast<std::uint64_t>(rank));
+    strata::detail::read_exactly_at(f.get(), path, 16 + 16 * static_cast<std::uint64_t>(rank), std::as_writable_bytes(std::span(entry)));
     auto const end = static_cast<std::uint64_t>(::lseek(f.get(), 0, SEEK_END));
     if (entry[0] < header_bytes(head[1]) || entry[0] + entry[1] > end || entry[0] + entry[1] < entry[0])
       throw error(shard_location(v, rank) + ": the header places it outside the file (truncated or corrupt)");
     return {entry[0], entry[1]};
-  }
-  static void read_at(detail::fd const& f, std::filesystem::path const& path, void* to, std::uint64_t n, std::uint64_t at) {
-    auto* p = static_cast<char*>(to);
-    while (n > 0) {
-      ssize_t got = ::pread(f.get(), p, static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk)), static_cast<off_t>(at));
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) throw error(path.string() + ": read failed: " + detail::errno_text(errno));
-      if (got == 0) throw error(path.string() + ": truncated (ends before the data the header points to)");
-      p += got;
-      at += static_cast<std::uint64_t>(got);
-      n -= static_cast<std::uint64_t>(got);
-    }
   }
 
   std::shared_ptr<state> st_ = std::make_shared<state>();

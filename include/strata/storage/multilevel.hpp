@@ -3,10 +3,10 @@
 /// \brief `storage::multilevel<Fast, Slow, K>`: every version to a fast level, every K-th also to a
 /// slow one, in the background.
 
-#include <strata/checkpoint/fault.hpp>
 #include <strata/comm/agree.hpp>
 #include <strata/error.hpp>
 #include <strata/storage/concepts.hpp>
+#include <strata/storage/fault_points.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -107,7 +107,7 @@ struct multilevel {
     f.thread = std::thread([&f, to = slow, v, rank = rank_, index = shard.index_bytes]() mutable {
       auto const t0 = std::chrono::steady_clock::now();
       try {
-        fault::point(fault::phase::flushing, rank, v);
+        fault::point(fault_points::flushing, rank, v);
         snapshot::encoded_shard copy;
         copy.segments.assign(1, std::span<const std::byte>(f.bytes));
         copy.index_bytes = index;

@@ -3,11 +3,11 @@
 /// \brief `storage::partner_memory`: shards kept in memory, each also copied to a partner rank on
 /// another node, so that the loss of one rank or node is repaired without touching a disk.
 
-#include <strata/checkpoint/fault.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/error.hpp>
 #include <strata/state/serializer.hpp>
 #include <strata/storage/concepts.hpp>
+#include <strata/storage/fault_points.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -64,7 +64,7 @@ class partner_memory {
     flat.reserve(static_cast<std::size_t>(shard.bytes()));
     for (auto s : shard.segments) flat.insert(flat.end(), s.begin(), s.end());
     std::vector<std::byte> theirs;
-    fault::point(fault::phase::sending_partner, st_->rank, v);
+    fault::point(fault_points::sending_partner, st_->rank, v);
     if (st_->size > 1) exchange(flat, partner(), theirs, ward(), 7301);
     else theirs = flat;
     std::lock_guard g{st_->m};

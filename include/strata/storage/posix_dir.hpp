@@ -5,14 +5,14 @@
 /// Layout: `DIR/v00000042/r00003.shard` (rank 3's shard of version 42) and
 /// `DIR/v00000042.manifest.json` (the commit record). Every file is written to a
 /// temporary name, fsync'ed, renamed over its final name, and the directory
-/// fsync'ed, so a crash at any instant leaves the old or the new file, never a torn one.
+/// fsync'ed, so a crash at any instant leaves the old or the new file, never a torn one
+/// (`strata::detail::write_file_durable`).
 
-#include <strata/checkpoint/fault.hpp>
+#include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 #include <strata/storage/concepts.hpp>
+#include <strata/storage/fault_points.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -20,130 +20,16 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
+#include <optional>
+#include <span>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace strata::storage {
 
 namespace detail {
-
-inline std::string errno_text(int e) { return std::strerror(e); }
-
-/// RAII file descriptor.
-class fd {
- public:
-  explicit fd(int f = -1) noexcept : f_(f) {}
-  fd(fd&& o) noexcept : f_(std::exchange(o.f_, -1)) {}
-  fd& operator=(fd&& o) noexcept {
-    reset();
-    f_ = std::exchange(o.f_, -1);
-    return *this;
-  }
-  ~fd() { reset(); }
-  [[nodiscard]] int get() const noexcept { return f_; }
-  explicit operator bool() const noexcept { return f_ >= 0; }
-  int release_close() noexcept {
-    int rc = ::close(f_);
-    f_ = -1;
-    return rc;
-  }
-  void reset() noexcept {
-    if (f_ >= 0) ::close(f_);
-    f_ = -1;
-  }
-
- private:
-  int f_;
-};
-
-inline void fsync_dir(std::filesystem::path const& dir, std::string const& who) {
-  fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (!d) throw checkpoint_error(who + ": cannot open directory " + dir.string() + " to sync it: " + errno_text(errno));
-  if (::fsync(d.get()) != 0 && errno != EINVAL)
-    throw checkpoint_error(who + ": fsync of directory " + dir.string() + " failed: " + errno_text(errno));
-}
-
-/// Writes the pieces to `final_path` atomically (temp + fsync + rename + fsync dir).
-/// `halfway` is called once half of the bytes are written (fault injection).
-template <class Halfway>
-void atomic_write(std::filesystem::path const& final_path, std::span<const std::span<const std::byte>> pieces,
-                  std::string const& who, Halfway halfway) {
-  auto const tmp = std::filesystem::path(final_path.string() + ".tmp");
-  auto fail = [&](std::string const& what, int e) {
-    ::unlink(tmp.c_str());
-    throw checkpoint_error(who + ": " + what + " " + tmp.string() + ": " + errno_text(e) +
-                           " (the last committed version is intact)");
-  };
-  fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (!f) fail("cannot create", errno);
-  std::uint64_t total = 0;
-  for (auto p : pieces) total += p.size();
-  std::uint64_t written = 0;
-  bool half_called = false;
-  for (auto p : pieces) {
-    auto const* data = p.data();
-    std::size_t left = p.size();
-    while (left > 0) {
-      // Write at most 64 MiB per call so that the halfway point is reached inside large pieces.
-      ssize_t n = ::write(f.get(), data, std::min<std::size_t>(left, std::size_t{64} << 20));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail("write failed on", errno);
-      }
-      data += n;
-      left -= static_cast<std::size_t>(n);
-      written += static_cast<std::uint64_t>(n);
-      if (!half_called && 2 * written >= total) {
-        half_called = true;
-        halfway();
-      }
-    }
-  }
-  if (!half_called) halfway();
-  if (::fsync(f.get()) != 0) fail("fsync failed on", errno);
-  if (f.release_close() != 0) fail("close failed on", errno);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) fail("rename failed for", errno);
-  fsync_dir(final_path.parent_path(), who);
-}
-
-inline std::vector<std::byte> read_file(std::filesystem::path const& path) {
-  fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : errno_text(errno)));
-  struct stat st{};
-  if (::fstat(f.get(), &st) != 0) throw error(path.string() + ": stat failed: " + errno_text(errno));
-  std::vector<std::byte> out(static_cast<std::size_t>(st.st_size));
-  std::size_t got = 0;
-  while (got < out.size()) {
-    ssize_t n = ::read(f.get(), out.data() + got, out.size() - got);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw error(path.string() + ": read failed: " + errno_text(errno));
-    }
-    if (n == 0) throw error(path.string() + ": file shrank while reading");
-    got += static_cast<std::size_t>(n);
-  }
-  return out;
-}
-
-/// Reads `out.size()` bytes of `path` from `offset` (pread: nothing else of the file is read).
-inline void read_file_part(std::filesystem::path const& path, std::uint64_t offset, std::span<std::byte> out) {
-  fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!f) throw error(path.string() + ": " + (errno == ENOENT ? std::string("missing") : errno_text(errno)));
-  std::size_t got = 0;
-  while (got < out.size()) {
-    ssize_t n = ::pread(f.get(), out.data() + got, out.size() - got, static_cast<off_t>(offset + got));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw error(path.string() + ": read failed: " + errno_text(errno));
-    }
-    if (n == 0)
-      throw error(path.string() + ": ends at byte " + std::to_string(offset + got) + ", bytes [" + std::to_string(offset) +
-                  ", +" + std::to_string(out.size()) + ") asked (truncated)");
-    got += static_cast<std::size_t>(n);
-  }
-}
 
 inline char const* version_format() noexcept { return "v%08llu"; }
 
@@ -199,21 +85,28 @@ class posix_dir {
     if (!std::filesystem::is_directory(dir_, ec))
       throw usage_error(who() + ": checkpoint path " + dir_.string() + " exists but is not a directory");
     auto const probe = dir_ / (".probe.r" + std::to_string(rank_));
-    detail::fd f{::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    auto f = strata::detail::open_for_writing(probe);
     if (!f)
       throw usage_error(who() + ": checkpoint directory " + dir_.string() + " is not writable: " +
-                        detail::errno_text(errno));
+                        strata::detail::errno_text(errno));
     f.reset();
     ::unlink(probe.c_str());
   }
 
   void write_shard(std::uint64_t v, snapshot::encoded_shard const& shard) {
+    write_in_version(v, shard_path(v, rank_), shard.segments,
+                     [&] { fault::point(fault_points::writing_shard, rank_, v); });
+  }
+  /// \brief Writes `pieces` durably as `path`, a file in version `v`'s directory (created if needed):
+  /// for drivers that keep more files per version beside the shards (`node_local`'s copies and parity).
+  template <class Halfway = strata::detail::no_callback>
+  void write_in_version(std::uint64_t v, std::filesystem::path const& path,
+                        std::span<const std::span<const std::byte>> pieces, Halfway&& halfway = {}) {
     auto const vdir = version_dir(v);
     std::error_code ec;
-    if (std::filesystem::create_directory(vdir, ec)) detail::fsync_dir(dir_, who());
+    if (std::filesystem::create_directory(vdir, ec)) strata::detail::fsync_directory(dir_, reporter());
     if (ec) throw checkpoint_error(who() + ": cannot create " + vdir.string() + ": " + ec.message());
-    detail::atomic_write(shard_path(v, rank_), shard.segments, who(),
-                         [&] { fault::point(fault::phase::writing_shard, rank_, v); });
+    strata::detail::write_file_durable(path, pieces, writer(), std::forward<Halfway>(halfway));
   }
   /// \brief The shard mapped read-only from its file (no copy).
   [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const {
@@ -221,7 +114,7 @@ class posix_dir {
   }
   /// \brief Bytes `[offset, offset + out.size())` of the shard, read without the rest of it.
   void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
-    detail::read_file_part(shard_path(v, rank), offset, out);
+    strata::detail::read_file_part(shard_path(v, rank), offset, out);
   }
   void remove_shard(std::uint64_t v, int rank) {
     std::error_code ec;
@@ -231,19 +124,18 @@ class posix_dir {
   }
 
   void write_commit(std::uint64_t v, std::string_view text) {
-    std::span<const std::byte> piece{reinterpret_cast<std::byte const*>(text.data()), text.size()};
-    detail::atomic_write(commit_path(v), std::span(&piece, 1), who(), [] {});
+    strata::detail::write_file_durable(commit_path(v), std::as_bytes(std::span(text)), writer());
   }
   [[nodiscard]] std::optional<std::string> read_commit(std::uint64_t v) const {
     auto const p = commit_path(v);
     std::error_code ec;
     if (!std::filesystem::exists(p, ec)) return std::nullopt;
-    auto bytes = detail::read_file(p);
+    auto const bytes = strata::detail::read_file(p);
     return std::string(reinterpret_cast<char const*>(bytes.data()), bytes.size());
   }
   void remove_commit(std::uint64_t v) {
     std::error_code ec;
-    if (std::filesystem::remove(commit_path(v), ec)) detail::fsync_dir(dir_, who());
+    if (std::filesystem::remove(commit_path(v), ec)) strata::detail::fsync_directory(dir_, reporter());
   }
   /// \brief Removes the version's folder once it is empty (any rank may call; the last one succeeds).
   /// \brief Removes the version's directory once its shards are gone, with whatever temporary files
@@ -292,6 +184,12 @@ class posix_dir {
 
  private:
   [[nodiscard]] std::string who() const { return "rank " + std::to_string(rank_); }
+  /// How a failed file operation is reported: as this rank's checkpoint_error ...
+  [[nodiscard]] strata::detail::io_context<checkpoint_error> reporter() const { return {who(), {}}; }
+  /// ... and, while a version is being written, saying that the last committed one is intact.
+  [[nodiscard]] strata::detail::io_context<checkpoint_error> writer() const {
+    return {who(), "(the last committed version is intact)"};
+  }
 
   /// Rank 0 leaves a file with a fresh name; a rank that cannot see it is not sharing the directory.
   template <comm::communicator Comm>
@@ -300,7 +198,7 @@ class posix_dir {
     if (comm.rank() == 0) {
       token = static_cast<std::uint64_t>(::getpid()) << 32 ^
               static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-      if (usable) detail::fd{::open(token_path(token).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+      if (usable) (void)strata::detail::open_for_writing(token_path(token));  // created, closed at once
     }
     comm.broadcast(std::as_writable_bytes(std::span(&token, 1)), 0);
     std::error_code ec;
