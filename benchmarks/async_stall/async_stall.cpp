@@ -10,6 +10,7 @@
 // on; the cold figure is reported too). Between async checkpoints the writer is drained outside
 // the timed region (it stands for computation long enough to hide the write).
 #include <strata/strata.hpp>
+#include <strata/trigger/never.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -67,12 +68,14 @@ int main(int argc, char** argv) {
       std::string const d = dir + (mode ? "/async" : "/sync") + "_" + std::to_string(mib);
       if (rank == 0) std::filesystem::remove_all(d);
       world.barrier();
-      strata::checkpointer<>::options o;
+      // checkpoint() only, no periodic checkpoint
+      using ck_t = strata::checkpointer<strata::comm::mpi, strata::snapshot::full, strata::storage::posix_dir,
+                                        strata::consistency::coordinated, strata::trigger::never>;
+      ck_t::options o;
       o.directory = d;
       o.async = mode == 1;
-      o.trigger = {.n = 0};
       o.retention = {.count = 2};
-      strata::checkpointer<> ck{world, o};
+      ck_t ck{world, o};
       ck.protect("u", u);
       ck.protect("step", step);
       std::vector<double> times, writes;

@@ -1,7 +1,8 @@
 // heat2d: explicit 2-D heat equation, rows split over MPI ranks, field in a
 // thrust::device_vector, checkpointed by strata. Kill it (--crash-at-step) and
 // run the same command again: it resumes from the last committed version and
-// prints the same final checksum as an uninterrupted run.
+// prints the same final checksum as an uninterrupted run. SIGTERM or SIGUSR1 (to
+// mpiexec or to any rank) checkpoints at the next step and stops with status 0.
 #include <strata/strata.hpp>
 #include <strata/elastic/policy.hpp>
 #include <strata/elastic/relaunch.hpp>
@@ -13,6 +14,7 @@
 #include <strata/storage/node_local.hpp>
 #include <strata/storage/partner_memory.hpp>
 #include <strata/trigger/adaptive.hpp>
+#include <strata/trigger/never.hpp>
 #include <strata/trigger/young_daly.hpp>
 
 #include <CLI/CLI.hpp>
@@ -37,7 +39,7 @@ namespace {
 /// agreed by a collective only when the chosen trigger needs it: `every` adds none per step.
 struct any_trigger {
   std::variant<strata::trigger::every_n, strata::trigger::every_seconds, strata::trigger::young_daly,
-               strata::trigger::adaptive>
+               strata::trigger::adaptive, strata::trigger::never>
       t;
   [[nodiscard]] bool deterministic() const {
     return std::visit([](auto const& x) { return !strata::trigger::needs_agreement(x); }, t);
@@ -51,6 +53,9 @@ struct any_trigger {
   void observe_change(double fraction) {
     if (auto* a = std::get_if<strata::trigger::adaptive>(&t)) a->observe_change(fraction);
   }
+  void validate() const {
+    std::visit([](auto const& x) { if constexpr (strata::validating<std::decay_t<decltype(x)>>) x.validate(); }, t);
+  }
 };
 
 struct params {
@@ -60,7 +65,7 @@ struct params {
   long long crash_at_step = -1;
   int crash_rank = 0;
   bool quiet = false;
-  std::string snapshot = "full", storage = "posix", trigger = "every", async = "off";
+  std::string snapshot = "full", storage = "posix", trigger = "every", async = "off", preemption = "stop";
   std::string local, shared, redundancy = "none";  // node-local level, shared level, copies beyond L1
   std::uint32_t group_size = 0, parity = 2;          // erasure groups (L3): members per group, RS parity
   double seconds = 10.0, mtbf = 60.0;
@@ -113,7 +118,7 @@ int main(int argc, char** argv) {
   params p;
   app.add_option("--n", p.n, "grid is n x n")->check(CLI::Range(std::size_t{4}, std::size_t{1} << 20));
   app.add_option("--steps", p.steps, "time steps in all");
-  app.add_option("--every", p.every, "checkpoint every E steps (0: never); --trigger every");
+  app.add_option("--every", p.every, "checkpoint every E steps (0: no periodic checkpoint); --trigger every");
   app.add_option("--dir", p.dir, "checkpoint directory");
   app.add_option("--crash-at-step", p.crash_at_step,
                  "kill --crash-rank with SIGKILL after computing this step (only in a run that did not resume)");
@@ -140,6 +145,10 @@ int main(int argc, char** argv) {
   app.add_option("--elastic-seconds-per-step", p.elastic_seconds_per_step, "elastic demo: job time one step stands for");
   app.add_option("--elastic-max-ranks", p.elastic_max_ranks, "elastic demo: never scale above this");
   app.add_option("--async", p.async, "on: write checkpoints in the background")->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--preemption", p.preemption,
+                 "on SIGTERM or SIGUSR1: checkpoint at the next step, then stop (heat2d returns 0) | exit (strata "
+                 "exits with status 0) | off (the signals act as without strata)")
+      ->check(CLI::IsMember({"stop", "exit", "off"}));
   app.add_option("--local", p.local,
                  "node-local checkpoint directory (L1, same path on every node; overrides --storage); with --shared "
                  "every 2nd version also goes to the shared level");
@@ -239,6 +248,7 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   if (p.trigger == "seconds") trig.t = trigger::every_seconds{p.seconds};
   else if (p.trigger == "young-daly") trig.t = trigger::young_daly{.mtbf_seconds = p.mtbf, .first_seconds = 0.2, .min_seconds = 0.05};
   else if (p.trigger == "adaptive") trig.t = trigger::adaptive{.min_steps = 5, .max_steps = 40, .first_steps = 10};
+  else if (p.every == 0) trig.t = trigger::never{};
   else trig.t = trigger::every_n{p.every};
   using ckpt_t = checkpointer<comm::mpi, Snapshot, Storage, consistency::coordinated, any_trigger>;
   typename ckpt_t::options o;
@@ -247,6 +257,8 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   o.async = p.async == "on";
   o.lock_lease = std::chrono::duration<double>(p.lock_lease);
   o.log_level = p.quiet ? verbosity::warnings : verbosity::info;
+  if (p.preemption == "off") o.preemption.signals.clear();
+  if (p.preemption == "exit") o.preemption.on_signal = preemption::action::exit;
   ckpt_t ckpt{world, o};
   // The interior rows are this rank's block of the global n x n field (the halo rows are
   // recomputed every step), and the step counter is the same everywhere: with these layouts a
@@ -293,6 +305,15 @@ int simulate(strata::comm::mpi const& world, params const& p) {
       std::raise(SIGKILL);
     }
     ckpt.step(step);
+    if (ckpt.stop_requested()) {  // a pre-emption signal: the state of this step is committed
+      auto const& e = *ckpt.preempted();
+      if (rank == 0)
+        std::printf("heat2d: stopped for pre-emption (%s on rank %d) at step %llu, checkpoint version %llu; run the "
+                    "same command to resume\n",
+                    preemption::signal_name(e.signal).c_str(), e.rank, static_cast<unsigned long long>(e.step),
+                    static_cast<unsigned long long>(e.version));
+      return 0;
+    }
 
     if (p.elastic_p99_ms >= 0) {  // every rank sees the same samples, so every rank decides alike
       auto const d = elastic.observe({static_cast<double>(step - start_step) * p.elastic_seconds_per_step,

@@ -25,6 +25,7 @@
 #include <strata/storage/multilevel.hpp>
 #include <strata/consistency/coordinated.hpp>
 #include <strata/trigger/every_n.hpp>
+#include <strata/trigger/never.hpp>
 #include <strata/trigger/every_seconds.hpp>
 #include <strata/trigger/young_daly.hpp>
 #include <strata/trigger/adaptive.hpp>

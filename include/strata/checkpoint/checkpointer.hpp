@@ -9,6 +9,7 @@
 #include <strata/checkpoint/detail/shard_reader.hpp>
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/manifest.hpp>
+#include <strata/checkpoint/preemption.hpp>
 #include <strata/checkpoint/retention.hpp>
 #include <strata/comm/agree.hpp>
 #include <strata/comm/concepts.hpp>
@@ -22,18 +23,24 @@
 #include <strata/state/registry.hpp>
 #include <strata/storage/posix_dir.hpp>
 #include <strata/trigger/every_n.hpp>
+#include <strata/validation.hpp>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ranges>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace strata {
@@ -58,6 +65,12 @@ Comm duplicate_for_writer(Comm const& c) {
   if constexpr (requires { Comm::duplicate(c.native()); }) return Comm::duplicate(c.native());
   else return c;
 }
+
+/// A contiguous view of const elements (`std::span<const T>`, `std::string_view`): protected, only the
+/// view itself would be saved and restored.
+template <class T>
+concept view_of_const = !user_serializable<T> && std::ranges::contiguous_range<T> &&
+    std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<T>>>;
 }  // namespace checkpoint::detail
 
 /// \brief Checkpoints the protected state of every rank of `Comm`, composed from policies.
@@ -73,6 +86,9 @@ Comm duplicate_for_writer(Comm const& c) {
 /// while (step < steps) { advance(u); ++step; ckpt.step(step); }
 /// ckpt.wait();   // with .async = true: drain the background writer (collective)
 /// \endcode
+///
+/// With `.preemption` (on by default: SIGTERM, SIGUSR1), a caught signal makes the next `step()`
+/// checkpoint on every rank and then `stop_requested()` true (or, by option, end the process).
 ///
 /// With `.async = true`, `step()`/`checkpoint()` return once the state is staged into host memory
 /// (double-buffered, encoded while staging); writing, verifying and the commit protocol run on a background thread with a communicator of its own. See
@@ -94,6 +110,13 @@ class checkpointer {
   using retention_type = Retention;
 
   /// \brief Everything with a sensible default: `{.directory = "ckpt"}` is enough.
+  ///
+  /// Designated initialisers must name the members in this order: directory, trigger, retention,
+  /// snapshot, storage, consistency, verify_after_write, check_free_space, async, memory_limit_bytes,
+  /// log_level, log, lock_directory, lock_lease, preemption, allow_resize (any may be left out;
+  /// `tests/unit/checkpoint/test_checkpointer_options.cpp` compiles them all in this order). Each
+  /// is checked at construction: a value that cannot work is a `usage_error` on every rank naming
+  /// the option.
   struct options {
     std::filesystem::path directory = "strata_checkpoints";
     Trigger trigger{};
@@ -107,7 +130,7 @@ class checkpointer {
     /// N→M restore refuses, before touching any state, to hold more than this many bytes of old
     /// shards on a rank at once: the old blocks it restores (kept until every rank agrees), the
     /// indexes of the old shards, the block hashes of those it reads, and any old shard it must read
-    /// whole (written before shards had an index, or compressed). 0: no limit.
+    /// whole (written before shards had an index, or compressed). 0: no limit (every value is valid).
     std::uint64_t memory_limit_bytes = 0;
     verbosity log_level = verbosity::warnings;
     std::ostream* log = &std::cerr;
@@ -117,13 +140,21 @@ class checkpointer {
     /// A lock held on another host is judged by its renewals (every third of this): a restart on
     /// other nodes waits up to this long to see whether the holder is still alive.
     std::chrono::duration<double> lock_lease{30.0};
+    /// Pre-emption (SPEC O1): the signals that make the next `step()` checkpoint on every rank and
+    /// stop (`stop_requested()`), or exit. While on, `step()` costs one all-reduce of one integer
+    /// every `check_every` steps (shared with the trigger's, when it needs one). `{.signals = {}}`: off.
+    preemption::options preemption{};
+    /// A restore may resize a resizable container to the size it was saved with (logged: a warning
+    /// when the container held elements, info when it was empty); false refuses such a restore.
+    bool allow_resize = true;
   };
 
   /// \brief Collective: prepares the directory on every rank; if any rank cannot use it, every rank throws.
   checkpointer(Comm comm, options opt = {})
       : comm_(std::move(comm)), opt_(std::move(opt)), log_(opt_.log, opt_.log_level, comm_.rank()) {
-    std::string why;
-    if (comm_.rank() == 0 && opt_.lock_directory && !opt_.directory.empty()) {
+    std::string why = misused_option();
+    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
+    if (comm_.rank() == 0 && opt_.lock_directory) {
       try {
         std::error_code ec;
         std::filesystem::create_directories(opt_.directory, ec);  // attach reports a directory it cannot create
@@ -182,15 +213,23 @@ class checkpointer {
   /// be restored on another number of ranks.
   template <class T>
   void protect(std::string name, T& x, state::layout how = {}) {
-    if (name == checkpoint::detail::layout_region_name)
-      throw usage_error("protect: the name '" + name + "' is reserved by strata");
-    registry_.protect(name, x, how);
-    if (how.how != state::layout::kind::per_rank) refresh_layouts();
-    if constexpr (snapshot::device_aware<Snapshot> && !strata::user_serializable<T> && state::thrust_device_vector<T>)
-      opt_.snapshot.watch_device(std::move(name), [&x] {
-        return std::pair{reinterpret_cast<std::byte const*>(thrust::raw_pointer_cast(x.data())),
-                         static_cast<std::size_t>(x.size()) * sizeof(typename T::value_type)};
-      });
+    static_assert(!std::is_const_v<T>,
+                  "strata::checkpointer::protect: cannot protect a const object (a restore writes into it); "
+                  "protect a non-const object");
+    static_assert(std::is_const_v<T> || !checkpoint::detail::view_of_const<T>,
+                  "strata::checkpointer::protect: cannot protect a view of const elements (a restore writes "
+                  "into them); protect the container that owns them, or a view of non-const elements");
+    if constexpr (!std::is_const_v<T> && !checkpoint::detail::view_of_const<T>) {
+      if (name == checkpoint::detail::layout_region_name)
+        throw usage_error("protect: the name '" + name + "' is reserved by strata");
+      registry_.protect(name, x, how);
+      if (how.how != state::layout::kind::per_rank) refresh_layouts();
+      if constexpr (snapshot::device_aware<Snapshot> && !strata::user_serializable<T> && state::thrust_device_vector<T>)
+        opt_.snapshot.watch_device(std::move(name), [&x] {
+          return std::pair{reinterpret_cast<std::byte const*>(thrust::raw_pointer_cast(x.data())),
+                           static_cast<std::size_t>(x.size()) * sizeof(typename T::value_type)};
+        });
+    }
   }
   /// \brief Stops protecting `name`.
   bool unprotect(std::string const& name) {
@@ -204,16 +243,34 @@ class checkpointer {
     refresh_layouts();
   }
 
-  /// \brief Tells the checkpointer that step `i` is complete; checkpoints if the trigger says so.
-  /// \returns whether a checkpoint was taken.
+  /// \brief Tells the checkpointer that step `i` is complete; checkpoints if the trigger says so, or
+  /// if a pre-emption signal reached any rank: then `stop_requested()` is true afterwards (with
+  /// `.preemption.on_signal = exit` the process ends here instead). Collective when the trigger needs
+  /// agreement or pre-emption is checked at this step. \returns whether a checkpoint was taken.
   bool step(std::uint64_t i) {
     step_ = i;
     bool due = opt_.trigger.due(i, trigger::clock::now());
-    // No collective when the trigger is deterministic (a constant, or `t.deterministic()` at run time).
-    if (trigger::needs_agreement(opt_.trigger)) due = comm_.all_reduce(std::uint64_t{due}, comm::reduce_op::max) != 0;
+    bool const agree_due = trigger::needs_agreement(opt_.trigger);
+    bool const check = checks_preemption_at(i);
+    // No collective when the trigger is deterministic (a constant, or `t.deterministic()` at run time)
+    // and pre-emption is not checked now. One sum serves both: ranks due (low half), ranks signalled (high).
+    if (agree_due || check) {
+      std::uint64_t const mine = std::uint64_t{due} | std::uint64_t{check && listener_->pending() != 0} << 32;
+      auto const all = comm_.all_reduce(mine, comm::reduce_op::sum);
+      if (agree_due) due = (all & 0xffffffffu) != 0;
+      if (all >> 32) {
+        stop_for_preemption();
+        return true;
+      }
+    }
     if (due) checkpoint_impl(checkpoint::urgency::periodic);
     return due;
   }
+
+  /// \brief Whether a pre-emption signal was caught and its checkpoint committed: end the loop.
+  [[nodiscard]] bool stop_requested() const noexcept { return preempted_.has_value(); }
+  /// \brief The pre-emption that stopped the run (signal, rank, step, version), if one did.
+  [[nodiscard]] std::optional<preemption::event> const& preempted() const noexcept { return preempted_; }
 
   /// \brief Collective: checkpoints now, whatever the trigger says. \returns the version: committed
   /// (synchronous), or staged and queued ahead of any periodic one (async; `wait()` to see it committed).
@@ -286,6 +343,79 @@ class checkpointer {
                "(strata::comm::mpi_environment requests it; this MPI provided less)";
     }
     return {};
+  }
+
+  /// One sentence naming the first option whose value cannot work (empty: all can).
+  std::string misused_option() const {
+    auto const& o = opt_;
+    try {
+      if (o.directory.empty())
+        return "checkpointer option .directory is empty; name the directory that holds the checkpoints";
+      if (auto const s = o.lock_lease.count(); !std::isfinite(s) || s <= 0)
+        return "checkpointer option .lock_lease is " + detail::number(s) +
+               " s; it must be a finite number of seconds above 0";
+      if (auto const l = static_cast<int>(o.log_level); l < 0 || l > static_cast<int>(verbosity::info))
+        return "checkpointer option .log_level is " + std::to_string(l) +
+               ", not a strata::verbosity (quiet, warnings or info)";
+      detail::validate_option(".trigger", o.trigger);
+      detail::validate_option(".retention", o.retention);
+      detail::validate_option(".snapshot", o.snapshot);
+      detail::validate_option(".storage", o.storage);
+      detail::validate_option(".consistency", o.consistency);
+      detail::validate_option(".preemption", o.preemption);
+    } catch (usage_error const& e) {
+      return e.what();
+    }
+    if constexpr (std::same_as<Comm, comm::mpi>) {
+      int world = 0;
+      MPI_Comm_size(MPI_COMM_WORLD, &world);
+      if (o.preemption.enabled() && o.preemption.on_signal == preemption::action::exit && world != comm_.size())
+        return "checkpointer option .preemption: on_signal = exit ends the process with MPI_Finalize, which "
+               "every rank of MPI_COMM_WORLD must call, but this checkpointer's communicator has " +
+               std::to_string(comm_.size()) + " of its " + std::to_string(world) +
+               " ranks; use on_signal = stop and end the program yourself";
+    }
+    return {};
+  }
+
+  /// Whether step `i` asks the ranks about pre-emption signals; listening starts at the first step.
+  bool checks_preemption_at(std::uint64_t i) {
+    if (!opt_.preemption.enabled() || preempted_) return false;
+    if (!listener_) listener_.emplace(opt_.preemption.signals);
+    return i % opt_.preemption.check_every == 0;
+  }
+
+  /// Collective: a signal reached some rank. Checkpoints (committed, also when async), then the
+  /// signals go back to what they were before, and the run stops (or the process exits).
+  void stop_for_preemption() {
+    int const mine = listener_->pending();
+    auto const none = std::numeric_limits<std::uint64_t>::max();
+    auto const first = comm_.all_reduce(mine ? std::uint64_t(comm_.rank()) << 16 | std::uint64_t(mine) : none,
+                                        comm::reduce_op::min);  // the lowest rank that caught one, and which
+    preemption::event e{static_cast<int>(first & 0xffffu), static_cast<int>(first >> 16), step_, 0};
+    if (!next_version_) discover_next_version();
+    if (comm_.rank() == 0)
+      log_.notice("pre-emption signal " + preemption::signal_name(e.signal) + " received on rank " +
+                  std::to_string(e.rank) + "; checkpointing version " + std::to_string(*next_version_) + " at step " +
+                  std::to_string(e.step) + " and " +
+                  (opt_.preemption.on_signal == preemption::action::exit
+                       ? "exiting with status " + std::to_string(opt_.preemption.exit_status)
+                       : std::string("stopping")));
+    e.version = checkpoint_impl(checkpoint::urgency::forced);
+    wait();  // async: committed before the application is told to stop
+    listener_.reset();  // a later signal acts as it would without strata
+    preempted_ = e;
+    if (opt_.preemption.on_signal == preemption::action::exit) exit_after_preemption();
+  }
+
+  /// Ends the process once the pre-emption checkpoint is committed: the threads of the checkpointer
+  /// stopped, the directory lock released, MPI finalised.
+  [[noreturn]] void exit_after_preemption() {
+    writer_.reset();
+    lock_ = {};
+    if constexpr (std::same_as<Comm, comm::mpi>)
+      if (!comm::detail::mpi_finalized()) MPI_Finalize();
+    std::exit(opt_.preemption.exit_status);
   }
 
   // The commit path, in named phases; the synchronous and the asynchronous path share every one:
@@ -795,6 +925,8 @@ class checkpointer {
     checkpoint::detail::resize_plan plan;
     try {
       plan = checkpoint::detail::plan_resize(old, wanted_regions(), v);
+      for (auto const& f : plan.fetches)
+        if (f.whole) note_resize(registry_.find(f.region)->info(), f.saved, v);
       budget.check(plan.bytes(), "the old ranges this rank restores");
     } catch (std::exception const& e) {
       return fail(e.what(), consistency::verdict::refused);
@@ -835,6 +967,7 @@ class checkpointer {
     std::string const me = "rank " + std::to_string(rank);
     auto const where = opt_.storage.commit_location(v);
     regions.clear();
+    resize_notes_.clear();
     reader_->release();
     try {
       auto const* record = reader_->record(v);
@@ -873,12 +1006,28 @@ class checkpointer {
           throw usage_error("protected region '" + name + "' is not in version " + std::to_string(v) + " (" +
                             opt_.storage.shard_location(v, rank) + ")");
         r->check_compatible(it->info);
+        note_resize(r->info(), it->info, v);
       }
     } catch (usage_error const& e) {
       why = me + ": " + e.what();
       return consistency::verdict::refused;
     }
     return consistency::verdict::valid;
+  }
+
+  /// A region that version v's restore would resize: refused without `.allow_resize`, else noted
+  /// for the log (a warning when the container held elements: likely not what the program expects).
+  void note_resize(state::region_info const& now, state::region_info const& saved, std::uint64_t v) {
+    if (!now.resizable || now.kind == state::region_kind::user || saved.count == now.count ||
+        now.name == checkpoint::detail::layout_region_name)
+      return;
+    auto const sizes = "from " + std::to_string(now.count) + " to " + std::to_string(saved.count) +
+                       " elements (its size in version " + std::to_string(v) + ")";
+    if (!opt_.allow_resize)
+      throw usage_error("cannot restore region '" + now.name + "': the restore would resize it " + sizes +
+                        " and option .allow_resize is false");
+    resize_notes_.emplace_back(now.count != 0, "restore resizes region '" + now.name + "' " + sizes +
+                                                   (now.count ? "; .allow_resize = false refuses this" : ""));
   }
 
   /// The parent's manifest, where still kept, must hash to what this manifest recorded.
@@ -977,6 +1126,7 @@ class checkpointer {
         r->load(it->info, it->payload);
       }
     }
+    for (auto const& [warning, line] : resize_notes_) warning ? log_.warn(line) : log_.info(line);
     for (auto const& d : regions)
       if (!registry_.find(d.info.name))
         log_.warn("version " + std::to_string(*chosen) + " holds region '" + d.info.name +
@@ -1021,6 +1171,9 @@ class checkpointer {
   std::vector<checkpoint::detail::staged_range> resize_staged_;  // parallel to resize_plan_.fetches
   std::uint64_t resize_peak_ = 0;
   retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
+  std::optional<preemption::listener> listener_;  ///< pre-emption signals, caught from the first step()
+  std::optional<preemption::event> preempted_;    ///< the pre-emption that stopped the run
+  std::vector<std::pair<bool, std::string>> resize_notes_;  ///< restore: regions resized (warning?, line)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained

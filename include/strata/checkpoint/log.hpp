@@ -37,6 +37,8 @@ class logger {
       : out_(out), level_(level), rank_(rank) {}
   void warn(std::string const& msg) const { write(verbosity::warnings, "warning: " + msg); }
   void info(std::string const& msg) const { write(verbosity::info, msg); }
+  /// \brief A line as visible as a warning (shown unless quiet) that reports no problem.
+  void notice(std::string const& msg) const { write(verbosity::warnings, msg); }
   void set_rank(int rank) noexcept { rank_ = rank; }
   [[nodiscard]] verbosity level() const noexcept { return level_; }
 

@@ -2,6 +2,8 @@
 /// \file
 /// \brief Retention (logical layer: how long versions are kept).
 
+#include <strata/validation.hpp>
+
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
@@ -49,7 +51,7 @@ inline std::vector<std::uint64_t> protect_dependencies(std::span<const std::uint
   return doomed;
 }
 
-/// \brief Keeps the newest `count` committed versions (at least 1), retires the rest.
+/// \brief Keeps the newest `count` committed versions (at least 1: a checkpointer refuses 0), retires the rest.
 ///
 /// \code
 /// strata::retention::keep_last<5> keep;           // compile-time default
@@ -71,6 +73,10 @@ struct keep_last {
   [[nodiscard]] std::vector<std::uint64_t> retire(std::span<const std::uint64_t> committed,
                                                   dependency_map const& deps) const {
     return protect_dependencies(committed, retire(committed), deps);
+  }
+  /// \brief Refuses `count = 0` (every version would be retired at its own commit).
+  void validate() const {
+    strata::detail::require_at_least("keep_last", "count", count, 1, "0 would keep no version");
   }
   friend constexpr bool operator==(keep_last const&, keep_last const&) = default;
 };

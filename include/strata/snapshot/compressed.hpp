@@ -12,6 +12,7 @@
 #include <strata/snapshot/full.hpp>
 #include <strata/snapshot/index.hpp>
 #include <strata/state/serializer.hpp>
+#include <strata/validation.hpp>
 
 #ifdef STRATA_HAVE_ZSTD
 #include <zstd.h>
@@ -57,6 +58,13 @@ struct zstd_codec {
     if (n != original) throw error("zstd: decompressed " + std::to_string(n) + " bytes, expected " + std::to_string(original));
     return out;
   }
+  /// \brief Refuses a level zstd does not have.
+  void validate() const {
+    strata::detail::require(level >= ZSTD_minCLevel() && level <= ZSTD_maxCLevel(), "zstd_codec", "level",
+                            std::to_string(level),
+                            "is not a zstd level (" + std::to_string(ZSTD_minCLevel()) + " to " +
+                                std::to_string(ZSTD_maxCLevel()) + ")");
+  }
   friend constexpr bool operator==(zstd_codec const&, zstd_codec const&) = default;
 };
 static_assert(codec<zstd_codec>);
@@ -99,6 +107,12 @@ struct compressed {
 
   Inner inner{};
   Codec codec{};
+
+  /// \brief The inner strategy's and the codec's checks.
+  void validate() const {
+    if constexpr (validating<Inner>) inner.validate();
+    if constexpr (validating<Codec>) codec.validate();
+  }
 
   /// \brief Forwards device locations to an `Inner` that hashes device data in place.
   void watch_device(std::string region, device_view view)

@@ -5,6 +5,7 @@
 #include <strata/snapshot/block_hash.hpp>
 #include <strata/snapshot/concepts.hpp>
 #include <strata/snapshot/index.hpp>
+#include <strata/validation.hpp>
 
 namespace strata::snapshot {
 
@@ -24,6 +25,8 @@ struct full {
   /// \brief Granularity of the block hashes of replicated and distributed regions (what an N→M
   /// restore reads at least: a window is read in whole blocks).
   std::uint64_t block_bytes = 64 * 1024;
+  /// \brief Refuses `block_bytes = 0`.
+  void validate() const { strata::detail::require_at_least("full", "block_bytes", block_bytes, 1); }
 
   [[nodiscard]] encoded_shard encode(state::registry& reg, shard_id id) const {
     if (block_bytes == 0) throw usage_error("snapshot::full: block_bytes must not be 0");

@@ -14,6 +14,7 @@
 #include <strata/snapshot/index.hpp>
 #include <strata/snapshot/shard.hpp>
 #include <strata/state/serializer.hpp>
+#include <strata/validation.hpp>
 
 #include <algorithm>
 #include <array>
@@ -46,6 +47,10 @@ struct incremental {
   /// \brief Versions in one chain, base included (1: every version is a full base).
   std::size_t max_chain = 8;
   Hash hash{};
+  /// \brief Refuses `max_chain = 0`.
+  void validate() const {
+    strata::detail::require_at_least("incremental", "max_chain", max_chain, 1, "1: every version a full base");
+  }
 
   /// \brief Registers where a protected Thrust vector lives (the checkpointer calls this).
   void watch_device(std::string region, device_view view) { st_.devices[std::move(region)] = std::move(view); }

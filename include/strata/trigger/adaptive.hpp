@@ -3,6 +3,7 @@
 /// \brief `trigger::adaptive`: checkpoint sooner when much of the state changes, later when it barely does.
 
 #include <strata/trigger/concepts.hpp>
+#include <strata/validation.hpp>
 
 #include <algorithm>
 
@@ -44,6 +45,19 @@ struct adaptive {
     else interval_ = now;
     interval_ = std::clamp(interval_, std::max<std::uint64_t>(min_steps, 1), std::max(max_steps, min_steps));
     last_step_ = f.step;
+  }
+  /// \brief Refuses bounds out of order (0 < min ≤ first ≤ max) and fractions outside 0 ≤ low ≤ high ≤ 1.
+  void validate() const {
+    using strata::detail::number;
+    using strata::detail::require;
+    strata::detail::require_at_least("adaptive", "min_steps", min_steps, 1);
+    require(max_steps >= min_steps, "adaptive", "max_steps", std::to_string(max_steps),
+            "is below .min_steps = " + std::to_string(min_steps));
+    require(first_steps >= min_steps && first_steps <= max_steps, "adaptive", "first_steps", std::to_string(first_steps),
+            "must lie in [.min_steps, .max_steps] = [" + std::to_string(min_steps) + ", " + std::to_string(max_steps) + "]");
+    require(low >= 0 && low <= 1, "adaptive", "low", number(low), "must be a fraction in [0, 1]");
+    require(high >= low && high <= 1, "adaptive", "high", number(high),
+            "must be a fraction in [.low, 1] = [" + number(low) + ", 1]");
   }
   friend bool operator==(adaptive const& a, adaptive const& b) noexcept {
     return a.min_steps == b.min_steps && a.max_steps == b.max_steps && a.first_steps == b.first_steps &&

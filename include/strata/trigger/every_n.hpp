@@ -2,12 +2,13 @@
 /// \file
 /// \brief `trigger::every_n`: a checkpoint every N steps.
 
-#include <strata/error.hpp>
 #include <strata/trigger/concepts.hpp>
+#include <strata/validation.hpp>
 
 namespace strata::trigger {
 
-/// \brief Due at every step that is a positive multiple of `n` (0 disables it).
+/// \brief Due at every step that is a positive multiple of `n` (at least 1: for no periodic
+/// checkpoint at all, use `trigger::never`).
 ///
 /// \code
 /// strata::trigger::every_n t{100};   // steps 100, 200, ...
@@ -20,6 +21,12 @@ struct every_n {
     return n != 0 && step != 0 && step % n == 0;
   }
   constexpr void record(feedback const&) const noexcept {}
+  /// \brief `n = 0` would never checkpoint: refused, so that a forgotten interval is not silent.
+  void validate() const {
+    strata::detail::require(n != 0, "every_n", "n", "0",
+                    "would never checkpoint; use strata::trigger::never for checkpoints on demand only "
+                    "(checkpoint(), pre-emption)");
+  }
   friend constexpr bool operator==(every_n const&, every_n const&) = default;
 };
 

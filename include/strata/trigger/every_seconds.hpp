@@ -3,6 +3,7 @@
 /// \brief `trigger::every_seconds`: a checkpoint once T seconds have passed since the last one.
 
 #include <strata/trigger/concepts.hpp>
+#include <strata/validation.hpp>
 
 #include <optional>
 
@@ -26,6 +27,8 @@ struct every_seconds {
     return std::chrono::duration<double>(now - *since_).count() >= seconds;
   }
   void record(feedback const& f) noexcept { since_ = f.when; }
+  /// \brief Refuses an interval that is not a finite number of seconds above 0.
+  void validate() const { strata::detail::require_seconds("every_seconds", "seconds", seconds); }
   friend bool operator==(every_seconds const& a, every_seconds const& b) noexcept { return a.seconds == b.seconds; }
 
  private:

@@ -3,6 +3,7 @@
 /// \brief `trigger::young_daly`: checkpoint at the Young/Daly optimal interval sqrt(2 * C * MTBF).
 
 #include <strata/trigger/concepts.hpp>
+#include <strata/validation.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -45,6 +46,17 @@ struct young_daly {
     since_ = f.when;
     costs_.push_back(f.cost_seconds);
     while (costs_.size() > std::max<std::size_t>(window, 1)) costs_.pop_front();
+  }
+  /// \brief Refuses non-finite or negative seconds, min above max, and an empty window.
+  void validate() const {
+    using strata::detail::require_seconds;
+    require_seconds("young_daly", "mtbf_seconds", mtbf_seconds);
+    require_seconds("young_daly", "first_seconds", first_seconds, true);
+    require_seconds("young_daly", "min_seconds", min_seconds, true);
+    require_seconds("young_daly", "max_seconds", max_seconds);
+    strata::detail::require(min_seconds <= max_seconds, "young_daly", "min_seconds", strata::detail::number(min_seconds),
+                            "is above .max_seconds = " + strata::detail::number(max_seconds));
+    strata::detail::require_at_least("young_daly", "window", window, 1, "checkpoint costs averaged");
   }
   friend bool operator==(young_daly const& a, young_daly const& b) noexcept {
     return a.mtbf_seconds == b.mtbf_seconds && a.first_seconds == b.first_seconds && a.min_seconds == b.min_seconds &&

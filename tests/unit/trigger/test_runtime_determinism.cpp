@@ -1,5 +1,6 @@
 // A trigger may say at run time whether its decisions agree across ranks (`t.deterministic()`);
-// the checkpointer then adds no collective per step for a deterministic one.
+// the checkpointer then adds no collective per step for a deterministic one (pre-emption off; while
+// on, one all-reduce every `check_every` steps, shared with the trigger's).
 #include <catch2/catch.hpp>
 #include <strata/checkpoint/checkpointer.hpp>
 #include <strata/comm/solo.hpp>
@@ -48,8 +49,10 @@ struct runtime_flag {
   void record(trigger::feedback const&) const {}
 };
 
+/// All-reduces over `steps` steps; pre-emption off unless `pre` says otherwise.
 template <class Trigger>
-std::uint64_t reduces_over_steps(Trigger t, std::uint64_t steps, std::uint64_t* taken = nullptr) {
+std::uint64_t reduces_over_steps(Trigger t, std::uint64_t steps, std::uint64_t* taken = nullptr,
+                                 preemption::options pre = {.signals = {}}) {
   test::scratch_dir dir{comm::solo{}, "det"};
   counting_comm c;
   using ck_t = checkpointer<counting_comm, snapshot::full, storage::posix_dir, consistency::coordinated, Trigger>;
@@ -57,6 +60,7 @@ std::uint64_t reduces_over_steps(Trigger t, std::uint64_t steps, std::uint64_t* 
   o.directory = dir.path();
   o.trigger = t;
   o.log = nullptr;
+  o.preemption = pre;
   ck_t ck{c, o};
   std::uint64_t x = 0;
   ck.protect("x", x);
@@ -95,5 +99,16 @@ TEST_CASE("runtime determinism: no per-step collective for a deterministic trigg
   SECTION("the run-time answer decides") {
     CHECK(reduces_over_steps(runtime_flag{.det = true}, 20) == 0);
     CHECK(reduces_over_steps(runtime_flag{.det = false}, 20) == 20);
+  }
+}
+
+TEST_CASE("runtime determinism: pre-emption costs one all-reduce per check, shared with the trigger's", "[trigger]") {
+  SECTION("a deterministic trigger: one per step by default, one per check_every steps") {
+    CHECK(reduces_over_steps(trigger::every_n{1000}, 50, nullptr, {}) == 50);
+    CHECK(reduces_over_steps(trigger::every_n{1000}, 50, nullptr, {.check_every = 10}) == 5);
+  }
+  SECTION("a trigger that needs agreement: still one per step") {
+    CHECK(reduces_over_steps(trigger::every_seconds{3600.0}, 50, nullptr, {}) == 50);
+    CHECK(reduces_over_steps(trigger::every_seconds{3600.0}, 50, nullptr, {.check_every = 10}) == 50);
   }
 }
