@@ -9,6 +9,7 @@
 #include <strata/checkpoint/detail/shard_reader.hpp>
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/manifest.hpp>
+#include <strata/checkpoint/metrics.hpp>
 #include <strata/checkpoint/preemption.hpp>
 #include <strata/checkpoint/retention.hpp>
 #include <strata/comm/agree.hpp>
@@ -18,6 +19,8 @@
 #include <strata/detail/dir_lock.hpp>
 #include <strata/detail/hash.hpp>
 #include <strata/error.hpp>
+#include <strata/metrics/prometheus.hpp>
+#include <strata/metrics/registry.hpp>
 #include <strata/snapshot/chained.hpp>
 #include <strata/snapshot/full.hpp>
 #include <strata/state/registry.hpp>
@@ -113,7 +116,8 @@ class checkpointer {
   ///
   /// Designated initialisers must name the members in this order: directory, trigger, retention,
   /// snapshot, storage, consistency, verify_after_write, check_free_space, async, memory_limit_bytes,
-  /// log_level, log, lock_directory, lock_lease, preemption, allow_resize (any may be left out;
+  /// log_level, log, lock_directory, lock_lease, preemption, allow_resize, metrics, metrics_file,
+  /// metrics_period, progress_after (any may be left out;
   /// `tests/unit/checkpoint/test_checkpointer_options.cpp` compiles them all in this order). Each
   /// is checked at construction: a value that cannot work is a `usage_error` on every rank naming
   /// the option.
@@ -147,6 +151,18 @@ class checkpointer {
     /// A restore may resize a resizable container to the size it was saved with (logged: a warning
     /// when the container held elements, info when it was empty); false refuses such a restore.
     bool allow_resize = true;
+    /// The registry the checkpointer's metrics go to (SPEC O3; names in docs/checkpointing.md): null,
+    /// one of its own; else this one (e.g. a dispatcher's `metrics()`, for one file with both), which
+    /// must outlive the checkpointer.
+    strata::metrics::registry* metrics = nullptr;
+    /// Prometheus text file that rank 0 rewrites atomically (temporary file + rename) after a commit or
+    /// a restore, at most once per `metrics_period`, and at `wait()` (empty: none). It holds rank 0's
+    /// figures and the `strata_ckpt_job_*` ones reduced over the ranks.
+    std::filesystem::path metrics_file;
+    std::chrono::duration<double> metrics_period{0.0};
+    /// A checkpoint or restore still running after this long gets a progress line from rank 0, and
+    /// another every as long (infinity: none).
+    std::chrono::duration<double> progress_after{5.0};
   };
 
   /// \brief Collective: prepares the directory on every rank; if any rank cannot use it, every rank throws.
@@ -154,6 +170,10 @@ class checkpointer {
       : comm_(std::move(comm)), opt_(std::move(opt)), log_(opt_.log, opt_.log_level, comm_.rank()) {
     std::string why = misused_option();
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
+    if (!opt_.metrics) own_metrics_ = std::make_unique<strata::metrics::registry>();
+    m_ = checkpoint::metric_set::on(metrics());
+    if (comm_.rank() == 0 && !opt_.metrics_file.empty())
+      prom_ = std::make_unique<strata::metrics::prometheus_file>(metrics(), opt_.metrics_file, opt_.metrics_period);
     if (comm_.rank() == 0 && opt_.lock_directory) {
       try {
         std::error_code ec;
@@ -199,6 +219,7 @@ class checkpointer {
         log_.warn(std::string("the background flush to the slow level could not be settled: ") + e.what());
       }
     }
+    write_metrics_file(true);  // the last figures, whatever .metrics_period says
   }
 
   checkpointer(checkpointer const&) = delete;
@@ -296,7 +317,13 @@ class checkpointer {
       report_writer_failure();
     }
     settle_flush(comm_, true);
+    write_metrics();
   }
+
+  /// \brief The checkpointer's metrics (SPEC O3): `.metrics`, or a registry of its own.
+  [[nodiscard]] strata::metrics::registry& metrics() noexcept { return opt_.metrics ? *opt_.metrics : *own_metrics_; }
+  /// \brief Rank 0: rewrites `.metrics_file` now (nothing without one, or on other ranks); a failure is logged.
+  void write_metrics() { write_metrics_file(true); }
 
   /// \brief Versions committed in the directory, ascending (as this rank sees them).
   [[nodiscard]] std::vector<std::uint64_t> versions() const { return opt_.storage.list().committed; }
@@ -332,6 +359,8 @@ class checkpointer {
     std::int64_t created_unix_ms = 0;
     snapshot::encoded_shard shard;
     std::vector<std::uint64_t> depends_on;
+    double encode_seconds = 0;  ///< figures of the caller's part, for the metrics at commit
+    double stall_seconds = 0;
   };
 
   static std::string thread_support_problem() {
@@ -354,6 +383,12 @@ class checkpointer {
       if (auto const s = o.lock_lease.count(); !std::isfinite(s) || s <= 0)
         return "checkpointer option .lock_lease is " + detail::number(s) +
                " s; it must be a finite number of seconds above 0";
+      if (auto const s = o.metrics_period.count(); !std::isfinite(s) || s < 0)
+        return "checkpointer option .metrics_period is " + detail::number(s) +
+               " s; it must be a finite number of seconds, 0 or more (0: at every commit and restore)";
+      if (auto const s = o.progress_after.count(); std::isnan(s) || s <= 0)
+        return "checkpointer option .progress_after is " + detail::number(s) +
+               " s; it must be a number of seconds above 0 (infinity: no progress lines)";
       if (auto const l = static_cast<int>(o.log_level); l < 0 || l > static_cast<int>(verbosity::info))
         return "checkpointer option .log_level is " + std::to_string(l) +
                ", not a strata::verbosity (quiet, warnings or info)";
@@ -436,15 +471,22 @@ class checkpointer {
     if (writer_) report_writer_failure();
     if (!next_version_) discover_next_version();
     auto const v = *next_version_;
-    precheck(v);
+    try {
+      precheck(v);
+    } catch (...) {
+      m_.failed->add();
+      throw;
+    }
     next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
     if (writer_) make_room();
     job j = encode(v);
     if (writer_) stage(j);
     auto const t1 = trigger::clock::now();
+    j.encode_seconds = sec(t1 - t0).count();
 
     if (writer_) {
       std::uint64_t bytes = j.shard.bytes();
+      j.stall_seconds = sec(trigger::clock::now() - t0).count();
       {
         auto l = writer_->hold();
         writer_->push(l, std::move(j), u);
@@ -463,8 +505,10 @@ class checkpointer {
     }
 
     try {
+      auto const watch = watch_commit(comm_, j);
       commit_job(comm_, j);
     } catch (...) {
+      m_.failed->add();
       if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(v);
       throw;
     }
@@ -474,6 +518,8 @@ class checkpointer {
       std::lock_guard g{mu_};
       stats_ = {v, j.shard.bytes(), sec(t1 - t0).count(), sec(t2 - t1).count(), sec(t2 - t0).count(), 0};
     }
+    j.stall_seconds = sec(t2 - t0).count();
+    note_commit(comm_, j, sec(t2 - t1).count());
     opt_.trigger.record({step_, t2, sec(t2 - t0).count(), j.shard.bytes()});
     return v;
   }
@@ -530,6 +576,7 @@ class checkpointer {
       auto old = writer_->take_waiting(l);
       l.unlock();
       if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(old->version);
+      m_.superseded->add();
       if (comm_.rank() == 0)
         log_.info("writer behind: staged version " + std::to_string(old->version) + " superseded before it was written");
       writer_->give_buffer(std::move(old->shard.owned));
@@ -545,6 +592,7 @@ class checkpointer {
     if (a) return;
     writer_->drain();  // every rank's writer fails the same version: wait until this one has too
     writer_->acknowledge();
+    m_.failed->add();
     if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();
     throw checkpoint_error("background checkpoint failed (" + std::to_string(writer_->discarded()) +
                            " queued version(s) discarded): " + a.reason);
@@ -553,12 +601,16 @@ class checkpointer {
   void run_job(job& j) {
     using sec = std::chrono::duration<double>;
     auto const t0 = trigger::clock::now();
-    commit_job(*wcomm_, j);
+    {
+      auto const watch = watch_commit(*wcomm_, j);
+      commit_job(*wcomm_, j);
+    }
     auto const t1 = trigger::clock::now();
     {
       std::lock_guard g{mu_};
       stats_.commit_seconds = sec(t1 - t0).count();
     }
+    note_commit(*wcomm_, j, sec(t1 - t0).count());
     writer_->give_buffer(std::move(j.shard.owned));
   }
 
@@ -636,6 +688,46 @@ class checkpointer {
       log_.info("committed version " + std::to_string(v) + " at step " + std::to_string(j.step) + " (" +
                 std::to_string(j.shard.bytes()) + " bytes on rank 0" +
                 (j.depends_on.empty() ? std::string{} : ", delta on version " + std::to_string(j.depends_on.back())) + ")");
+  }
+
+  /// Rank 0, while version j's write runs: a progress line once it takes longer than `.progress_after`.
+  std::unique_ptr<checkpoint::detail::progress_watch> watch_commit(Comm const& c, job const& j) const {
+    if (c.rank() != 0) return nullptr;
+    return std::make_unique<checkpoint::detail::progress_watch>(
+        log_, opt_.progress_after,
+        [v = j.version, bytes = checkpoint::detail::human_bytes(static_cast<double>(j.shard.bytes()))](double s) {
+          char secs[32];
+          std::snprintf(secs, sizeof secs, "%.1f", s);
+          return "checkpoint version " + std::to_string(v) + " still being written after " + secs + " s (" + bytes +
+                 " shard on rank 0)";
+        });
+  }
+
+  /// Collective on `c` after version j committed: this rank's figures, and those reduced over the ranks.
+  void note_commit(Comm const& c, job const& j, double commit_seconds) {
+    auto const bytes = static_cast<double>(j.shard.bytes());
+    m_.stall->observe(j.stall_seconds);
+    m_.encode->observe(j.encode_seconds);
+    m_.commit->observe(commit_seconds);
+    m_.bytes_written->add(bytes);
+    m_.last_bytes->set(bytes);
+    m_.committed->add();
+    m_.last_version->set(static_cast<double>(j.version));
+    m_.job_stall_max->set(c.all_reduce(j.stall_seconds, comm::reduce_op::max));
+    m_.job_bytes_written->add(static_cast<double>(c.all_reduce(j.shard.bytes(), comm::reduce_op::sum)));
+    write_metrics_file(false);
+  }
+
+  /// Rank 0: `.metrics_file` rewritten (`force`: whatever `.metrics_period` says); a failure is a warning.
+  void write_metrics_file(bool force) {
+    std::lock_guard g{prom_mu_};  // the caller's thread and the background writer's
+    if (!prom_) return;
+    try {
+      if (force) prom_->write();
+      else prom_->tick();
+    } catch (std::exception const& e) {
+      log_.warn(e.what());
+    }
   }
 
   void discover_next_version() {
@@ -716,6 +808,7 @@ class checkpointer {
       opt_.storage.remove_version(v);
       deps_.erase(v);
     }
+    m_.retired->add(static_cast<double>(doomed.size()));
     // Leftovers of aborted or crashed attempts older than the current version are not history.
     std::uint64_t current = 0;
     {
@@ -1060,6 +1153,15 @@ class checkpointer {
   }
 
   std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact) {
+    auto const t0 = trigger::clock::now();
+    std::unique_ptr<checkpoint::detail::progress_watch> watch;
+    if (comm_.rank() == 0)
+      watch = std::make_unique<checkpoint::detail::progress_watch>(
+          log_, opt_.progress_after, [dir = opt_.directory.string()](double s) {
+            char secs[32];
+            std::snprintf(secs, sizeof secs, "%.1f", s);
+            return "restore from " + dir + " still running after " + secs + " s";
+          });
     if (writer_) {
       writer_->drain();
       if (auto f = writer_->failure()) log_.warn("background checkpoint failed before this restore: " + *f);
@@ -1141,6 +1243,8 @@ class checkpointer {
       stats_ = {*chosen, resized_ ? 0 : m.shards[static_cast<std::size_t>(comm_.rank())].bytes, 0, 0, 0, 0,
                 reader_->bytes_read(), resized_ ? resize_peak_ : reader_->bytes_held()};
     }
+    watch.reset();
+    note_restore(*chosen, std::chrono::duration<double>(trigger::clock::now() - t0).count());
     discover_next_version();
     if (resized_ && comm_.rank() == 0)
       log_.info("version " + std::to_string(*chosen) + " was written by " + std::to_string(m.ranks) +
@@ -1152,6 +1256,24 @@ class checkpointer {
                                                     std::to_string(*next_version_)
                                               : std::string{}));
     return chosen;
+  }
+
+  /// Collective after version v was restored in `seconds`: this rank's figures, those reduced over the
+  /// ranks, and the storage level that served this rank's shard where the storage says (node-local levels).
+  void note_restore(std::uint64_t v, double seconds) {
+    auto const read = reader_->bytes_read();
+    m_.restore->observe(seconds);
+    m_.restores->add();
+    m_.read_bytes->add(static_cast<double>(read));
+    m_.restored_version->set(static_cast<double>(v));
+    m_.job_restore_max->set(comm_.all_reduce(seconds, comm::reduce_op::max));
+    m_.job_read_bytes->add(static_cast<double>(comm_.all_reduce(read, comm::reduce_op::sum)));
+    if constexpr (requires { opt_.storage.served_by(); }) {
+      auto const& served = opt_.storage.served_by();
+      if (auto const r = static_cast<std::size_t>(comm_.rank()); r < served.size() && !served[r].empty())
+        m_.served_by(served[r]);
+    }
+    write_metrics_file(false);
   }
 
   Comm comm_;
@@ -1175,6 +1297,10 @@ class checkpointer {
   std::optional<preemption::event> preempted_;    ///< the pre-emption that stopped the run
   std::vector<std::pair<bool, std::string>> resize_notes_;  ///< restore: regions resized (warning?, line)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
+  std::unique_ptr<strata::metrics::registry> own_metrics_;  ///< without `.metrics`
+  checkpoint::metric_set m_{};              ///< in metrics(); updated by the caller's thread and the writer's
+  std::unique_ptr<strata::metrics::prometheus_file> prom_;  ///< rank 0, with `.metrics_file`
+  std::mutex prom_mu_;
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained
   std::unique_ptr<checkpoint::async_writer<job>> writer_;  // last: joined before the rest is destroyed

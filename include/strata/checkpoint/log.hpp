@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// \brief Log lines of the checkpointer: `strata[rank R]: ...` on a stream chosen by the user.
+/// \brief The library's one logger (SPEC O3): `strata[rank R]: ...` lines, each written whole, on a
+/// stream chosen by the user. The checkpointer, the dispatcher, the write-ahead log and fault
+/// injection all write through `detail::write_log_line`.
 
 #include <iostream>
 #include <mutex>
@@ -16,8 +18,9 @@ namespace detail {
 /// unbuffered, so piecewise `<<` would issue one write per piece, and under `mpirun` (which
 /// forwards each rank's stdout and stderr through separate pipes) another line could land in the
 /// middle of this one.
+/// A negative `rank` (a component that knows none, e.g. the write-ahead log) writes `strata: msg`.
 inline void write_log_line(std::ostream& out, int rank, std::string_view msg) {
-  std::string line = "strata[rank " + std::to_string(rank) + "]: ";
+  std::string line = rank < 0 ? std::string("strata: ") : "strata[rank " + std::to_string(rank) + "]: ";
   line.append(msg);
   line.push_back('\n');
   static std::mutex m;

@@ -17,6 +17,8 @@
 /// `strata::consistency::fault_points` (`after_shard`, `before_commit`, `after_commit`) and
 /// `strata::checkpoint::fault_points` (`writer_staged`).
 
+#include <strata/checkpoint/log.hpp>
+
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -74,9 +76,9 @@ inline void point([[maybe_unused]] std::string_view phase, [[maybe_unused]] int 
   if (s.substr(0, s.find('@')) != phase) return;  // a spec for another point is not parsed further
   auto const t = trigger::parse(s);
   if (!t || !t->fires_at(phase, rank, version)) return;
-  std::fprintf(stderr, "strata[rank %d]: fault injection: SIGKILL at %s of version %llu\n", rank,
-               std::string(phase).c_str(), static_cast<unsigned long long>(version));
-  std::fflush(stderr);
+  strata::detail::write_log_line(std::cerr, rank,
+                                 "fault injection: SIGKILL at " + std::string(phase) + " of version " +
+                                     std::to_string(version));
   std::raise(SIGKILL);
 #endif
 }

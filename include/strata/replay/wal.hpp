@@ -11,6 +11,7 @@
 /// line saying how many bytes and why. Replay applies records in order from
 /// an index the caller keeps, so it is idempotent even when interrupted and redone.
 
+#include <strata/checkpoint/log.hpp>
 #include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 
@@ -84,7 +85,7 @@ class wal {
 
   /// \brief Opens (or creates) the log at `file`, cutting off a torn or corrupt tail.
   explicit wal(std::filesystem::path file, wal_options options = {}) : path_(std::move(file)), opt_(std::move(options)) {
-    if (!opt_.log) opt_.log = [](std::string_view m) { std::cerr << (std::string(m) + '\n') << std::flush; };  // one write
+    if (!opt_.log) opt_.log = [](std::string_view m) { strata::detail::write_log_line(std::cerr, -1, m); };
     open_and_scan();
   }
   wal(wal const&) = delete;

@@ -58,6 +58,10 @@ TEST_CASE("options: every member, in declaration order, as designated initialise
       .preemption = {.signals = {SIGTERM, SIGUSR1}, .on_signal = preemption::action::stop, .exit_status = 0,
                      .check_every = 1},
       .allow_resize = true,
+      .metrics = nullptr,
+      .metrics_file = {},
+      .metrics_period = std::chrono::duration<double>(0.0),
+      .progress_after = std::chrono::duration<double>(5.0),
   };
   solo_ckpt ck{comm::solo{}, all};
   std::uint64_t x = 0;
@@ -85,6 +89,13 @@ TEST_CASE("options: a value that cannot work is one sentence naming the option",
       "checkpointer option .lock_lease is nan s;"));
   CHECK(with([](o_t& o) { o.lock_lease = std::chrono::duration<double>(infinite); }).starts_with(
       "checkpointer option .lock_lease is inf s;"));
+  CHECK(with([](o_t& o) { o.metrics_period = std::chrono::duration<double>(-1); }) ==
+        "checkpointer option .metrics_period is -1 s; it must be a finite number of seconds, 0 or more (0: at every "
+        "commit and restore)");
+  CHECK(with([](o_t& o) { o.progress_after = std::chrono::duration<double>(0); }) ==
+        "checkpointer option .progress_after is 0 s; it must be a number of seconds above 0 (infinity: no progress "
+        "lines)");
+  CHECK(with([](o_t& o) { o.progress_after = std::chrono::duration<double>(infinite); }).empty());
   CHECK(with([](o_t& o) { o.log_level = static_cast<verbosity>(7); }) ==
         "checkpointer option .log_level is 7, not a strata::verbosity (quiet, warnings or info)");
   CHECK(with([](o_t& o) { o.trigger = {.n = 0}; }) ==
