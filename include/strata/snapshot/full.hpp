@@ -35,7 +35,10 @@ struct full {
     for (auto const& r : reg) {
       auto const payload = r->stage();  // before info(): a user type's size is known once staged
       auto const info = r->info();
-      detail::index_entry e{info, state::resolved(reg.layout_of(info.name), info.count), payload.size()};
+      detail::index_entry e;
+      e.info = info;
+      e.layout = state::resolved(reg.layout_of(info.name), info.count);
+      e.bytes = payload.size();
       if (e.layout.how != state::layout::kind::per_rank)
         e.hashes = hash_host_blocks(payload, static_cast<std::size_t>(block_bytes), lane_hash{});
       e.data_bytes = payload.size();

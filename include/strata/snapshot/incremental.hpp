@@ -85,7 +85,11 @@ struct incremental {
       bool const all = base || prev == cs.hashes.end() || prev->second.size() != hashes.size();
       for (std::size_t i = 0; i < hashes.size(); ++i)
         if (all || prev->second[i] != hashes[i]) src.dirty.push_back(i);
-      detail::index_entry e{info, state::resolved(reg.layout_of(name_now), info.count), src.bytes, hashes};
+      detail::index_entry e;
+      e.info = info;
+      e.layout = state::resolved(reg.layout_of(name_now), info.count);
+      e.bytes = src.bytes;
+      e.hashes = hashes;
       e.all_stored = src.dirty.size() == hashes.size();
       if (!e.all_stored) e.stored = src.dirty;
       for (auto i : src.dirty) e.data_bytes += std::min(BlockBytes, src.bytes - i * BlockBytes);
