@@ -60,6 +60,16 @@ fs::path record(fs::path const& dir, std::uint64_t v) {
   return dir / name;
 }
 
+/// Ten versions kept, the log at info level into `log`.
+ckpt_t::options logged_options(fs::path const& dir, std::ostringstream& log) {
+  ckpt_t::options o;
+  o.directory = dir;
+  o.retention = {.count = 10};
+  o.log = &log;
+  o.log_level = verbosity::info;
+  return o;
+}
+
 bool wait_until(auto&& pred) {
   for (int i = 0; i < 2000 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return pred();
@@ -71,11 +81,7 @@ TEST_CASE("multilevel: the flush to the slow level runs in the background, commi
           "[storage][multilevel]") {
   test::scratch_dir dir{comm::solo{}, "ml_bg"};
   std::ostringstream log;
-  ckpt_t::options o;
-  o.directory = dir.path();
-  o.retention = {.count = 10};
-  o.log = &log;
-  o.log_level = verbosity::info;
+  auto o = logged_options(dir.path(), log);
   std::vector<double> u(4096, 1.0);
   auto g = o.storage.slow.g;
   {
@@ -114,11 +120,7 @@ TEST_CASE("multilevel: the flush to the slow level runs in the background, commi
 TEST_CASE("multilevel: a failed background flush leaves the slow level as it was", "[storage][multilevel]") {
   test::scratch_dir dir{comm::solo{}, "ml_fail"};
   std::ostringstream log;
-  ckpt_t::options o;
-  o.directory = dir.path();
-  o.retention = {.count = 10};
-  o.log = &log;
-  o.log_level = verbosity::info;
+  auto o = logged_options(dir.path(), log);
   o.storage.slow.g->fail_version = 4;
   std::uint64_t x = 0;
   ckpt_t c{comm::solo{}, o};
