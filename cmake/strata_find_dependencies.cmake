@@ -37,6 +37,16 @@ if(STRATA_USE_ISAL)
   find_library(STRATA_ISAL_LIBRARY NAMES isal HINTS ${STRATA_ISAL_PC_LIBRARY_DIRS})
 endif()
 
+# toml++ (libtomlplusplus-dev) for configuration files (strata/checkpoint/configuration_file.hpp).
+# Optional: without it (or with STRATA_USE_TOMLPLUSPLUS=OFF), reading a configuration file is a usage
+# error that names the package; STRATA_* environment variables still work.
+if(NOT DEFINED STRATA_USE_TOMLPLUSPLUS)
+  set(STRATA_USE_TOMLPLUSPLUS ON)
+endif()
+if(STRATA_USE_TOMLPLUSPLUS AND NOT TARGET tomlplusplus::tomlplusplus)
+  find_package(tomlplusplus 3 QUIET)
+endif()
+
 # Thrust/CUB/libcu++ (CCCL): the CUDA toolkit's when there is one (FindCUDAToolkit knows
 # where toolkits live: nvcc on PATH, CUDAToolkit_ROOT, CUDA_PATH, the usual prefix), else
 # the system's (Debian libthrust-dev). With the CUDA system the toolkit's copy is required:
@@ -75,6 +85,10 @@ function(strata_link_dependencies target)
     target_include_directories(${target} SYSTEM INTERFACE ${STRATA_ISAL_INCLUDE_DIR})
     target_link_libraries(${target} INTERFACE ${STRATA_ISAL_LIBRARY})
     target_compile_definitions(${target} INTERFACE STRATA_HAVE_ISAL=1)
+  endif()
+  if(STRATA_USE_TOMLPLUSPLUS AND TARGET tomlplusplus::tomlplusplus)
+    target_link_libraries(${target} INTERFACE tomlplusplus::tomlplusplus)
+    target_compile_definitions(${target} INTERFACE STRATA_HAVE_TOMLPLUSPLUS=1)
   endif()
   if(sys STREQUAL "OMP")
     target_link_libraries(${target} INTERFACE OpenMP::OpenMP_CXX)

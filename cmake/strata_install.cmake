@@ -18,4 +18,6 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/strataConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES ${PROJECT_BINARY_DIR}/strataConfig.cmake ${PROJECT_BINARY_DIR}/strataConfigVersion.cmake
   ${PROJECT_SOURCE_DIR}/cmake/strata_find_dependencies.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/strata_separate.cmake
+  ${PROJECT_SOURCE_DIR}/cmake/strata_separate.cpp
   DESTINATION ${strata_cmake_dir})

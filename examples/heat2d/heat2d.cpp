@@ -3,19 +3,16 @@
 // run the same command again: it resumes from the last committed version and
 // prints the same final checksum as an uninterrupted run. SIGTERM or SIGUSR1 (to
 // mpiexec or to any rank) checkpoints at the next step and stops with status 0.
+//
+// One checkpointer type (strata::configured_checkpointer): the snapshot, storage and trigger are
+// chosen at run time. Settings, later ones winning: heat2d's defaults, the file named by
+// STRATA_CONFIG, the file given with --config, STRATA_* environment variables, then the flags given
+// on the command line (docs/configuration.md).
+#include <strata/checkpoint/configured.hpp>
 #include <strata/strata.hpp>
 #include <strata/elastic/policy.hpp>
 #include <strata/elastic/relaunch.hpp>
 #include <strata/config.hpp>
-#include <strata/snapshot/compressed.hpp>
-#include <strata/snapshot/incremental.hpp>
-#include <strata/storage/mpiio_file.hpp>
-#include <strata/storage/multilevel.hpp>
-#include <strata/storage/node_local.hpp>
-#include <strata/storage/partner_memory.hpp>
-#include <strata/trigger/adaptive.hpp>
-#include <strata/trigger/never.hpp>
-#include <strata/trigger/young_daly.hpp>
 
 #include <CLI/CLI.hpp>
 #include <thrust/copy.h>
@@ -30,33 +27,9 @@
 #include <cstdio>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 namespace {
-
-/// The trigger chosen on the command line (one checkpointer type for all of them). Decisions are
-/// agreed by a collective only when the chosen trigger needs it: `every` adds none per step.
-struct any_trigger {
-  std::variant<strata::trigger::every_n, strata::trigger::every_seconds, strata::trigger::young_daly,
-               strata::trigger::adaptive, strata::trigger::never>
-      t;
-  [[nodiscard]] bool deterministic() const {
-    return std::visit([](auto const& x) { return !strata::trigger::needs_agreement(x); }, t);
-  }
-  bool due(std::uint64_t step, strata::trigger::clock::time_point now) {
-    return std::visit([&](auto& x) { return static_cast<bool>(x.due(step, now)); }, t);
-  }
-  void record(strata::trigger::feedback const& f) {
-    std::visit([&](auto& x) { x.record(f); }, t);
-  }
-  void observe_change(double fraction) {
-    if (auto* a = std::get_if<strata::trigger::adaptive>(&t)) a->observe_change(fraction);
-  }
-  void validate() const {
-    std::visit([](auto const& x) { if constexpr (strata::validating<std::decay_t<decltype(x)>>) x.validate(); }, t);
-  }
-};
 
 struct params {
   std::size_t n = 256;
@@ -106,8 +79,11 @@ struct initial_value {
 
 }  // namespace
 
-template <class Snapshot, class Storage>
-int simulate(strata::comm::mpi const& world, params const& p);
+int simulate(strata::comm::mpi const& world, params const& p, strata::checkpoint::configuration const& cfg);
+
+/// The checkpointer's settings: heat2d's defaults, then the files (STRATA_CONFIG's, then --config's)
+/// and the STRATA_* variables, then the flags given on the command line.
+strata::checkpoint::configuration configure(CLI::App const& app, params const& p, std::string const& config_file);
 
 int main(int argc, char** argv) {
   strata::comm::mpi_environment env{argc, argv};
@@ -116,6 +92,12 @@ int main(int argc, char** argv) {
 
   CLI::App app{"heat2d: 2-D heat equation over MPI ranks, checkpointed with strata"};
   params p;
+  std::string config_file;
+  app.footer("Settings, later ones winning: heat2d's defaults, the file named by STRATA_CONFIG, the file of "
+             "--config, STRATA_* environment variables (docs/configuration.md), then the flags given here: a "
+             "flag left out does not override the file or the environment.");
+  app.add_option("--config", config_file, "TOML configuration file of the checkpointer (keys: docs/configuration.md)")
+      ->check(CLI::ExistingFile);
   app.add_option("--n", p.n, "grid is n x n")->check(CLI::Range(std::size_t{4}, std::size_t{1} << 20));
   app.add_option("--steps", p.steps, "time steps in all");
   app.add_option("--every", p.every, "checkpoint every E steps (0: no periodic checkpoint); --trigger every");
@@ -171,29 +153,13 @@ int main(int argc, char** argv) {
     if (rank == 0) std::fprintf(stderr, "heat2d: %d ranks for %zu rows: use --n >= ranks\n", size, p.n);
     return 2;
   }
-  using namespace strata;
-  using inc = snapshot::incremental<16 * 1024>;
-  using comp = snapshot::compressed<inc>;
-  using partner = storage::multilevel<storage::partner_memory, storage::posix_dir, 1>;
-  using levels = storage::multilevel<storage::posix_dir, storage::posix_dir, 2>;
-  using cluster_l1 = storage::node_local;
-  using cluster_l4 = storage::multilevel<storage::node_local, storage::posix_dir, 2>;
   if (!p.shared.empty() && p.local.empty()) {
     if (rank == 0) std::fprintf(stderr, "heat2d: --shared needs --local (the node-local level it backs)\n");
     return 2;
   }
-  auto with_storage = [&]<class Snap>() {
-    if (!p.local.empty() && !p.shared.empty()) return simulate<Snap, cluster_l4>(world, p);
-    if (!p.local.empty()) return simulate<Snap, cluster_l1>(world, p);
-    if (p.storage == "partner") return simulate<Snap, partner>(world, p);
-    if (p.storage == "multilevel") return simulate<Snap, levels>(world, p);
-    if (p.storage == "mpiio") return simulate<Snap, storage::mpiio_file>(world, p);
-    return simulate<Snap, storage::posix_dir>(world, p);
-  };
   try {
-    if (p.snapshot == "incremental") return with_storage.template operator()<inc>();
-    if (p.snapshot == "compressed") return with_storage.template operator()<comp>();
-    return with_storage.template operator()<snapshot::full>();
+    auto const cfg = configure(app, p, config_file);
+    return simulate(world, p, cfg);
   } catch (strata::error const& e) {
     // strata's errors are collective (every rank throws the same): one line, a clean exit.
     if (rank == 0) std::fprintf(stderr, "heat2d: error: %s\n", e.what());
@@ -205,30 +171,59 @@ int main(int argc, char** argv) {
   return 1;
 }
 
-/// The storage options heat2d's command line sets: the node-local levels take --local, --shared and
-/// --redundancy (the checkpointer's directory is the shared one, or the local one without it).
-template <class Storage>
-std::string configure_storage(Storage&, params const& p) { return p.dir; }
-std::string configure_storage(strata::storage::node_local& s, params const& p) {
-  s.path = p.local;
-  using strata::storage::redundancy;
-  s.copies = p.redundancy == "partner" ? redundancy::partner
-             : p.redundancy == "xor"   ? redundancy::xor_group
-             : p.redundancy == "rs"    ? redundancy::reed_solomon
-                                       : redundancy::none;
-  s.group_size = p.group_size;
-  s.parity = p.parity;
-  return p.local;
-}
-template <std::uint64_t K>
-std::string configure_storage(strata::storage::multilevel<strata::storage::node_local, strata::storage::posix_dir, K>& s,
-                              params const& p) {
-  configure_storage(s.fast, p);
-  return p.shared;
+strata::checkpoint::configuration configure(CLI::App const& app, params const& p, std::string const& config_file) {
+  auto given = [&](char const* flag) { return app.count(flag) > 0; };
+  strata::checkpoint::configuration c;
+  // heat2d's defaults (code: the files and the environment override them).
+  c.directory = p.dir;
+  c.log_level = strata::verbosity::info;
+  c.incremental_block_bytes = 16 * 1024;
+  c.every_n.n = p.every;
+  c.every_seconds.seconds = p.seconds;
+  c.young_daly = {.mtbf_seconds = p.mtbf, .first_seconds = 0.2, .min_seconds = 0.05};
+  c.adaptive = {.min_steps = 5, .max_steps = 40, .first_steps = 10};
+  c.multilevel_flush_every = 2;
+  c = strata::checkpoint::load_configuration(c, config_file);
+  // Flags given explicitly win.
+  if (given("--dir")) c.directory = p.dir;
+  if (given("--quiet")) c.log_level = p.quiet ? strata::verbosity::warnings : strata::verbosity::info;
+  if (given("--snapshot")) {
+    c.snapshot = p.snapshot;
+    if (p.snapshot == "compressed") c.compressed_inner = "incremental";
+  }
+  if (given("--storage")) {
+    c.storage = p.storage == "partner" || p.storage == "multilevel" ? "multilevel" : p.storage;
+    if (p.storage == "partner") c.multilevel_fast = "partner", c.multilevel_flush_every = 1;  // partner memory + posix every version
+    if (p.storage == "multilevel") c.multilevel_fast = "posix", c.multilevel_flush_every = 2;  // DIR/fast, DIR every 2nd
+  }
+  if (!p.local.empty()) {  // node-local levels: L1 (+ L2/L3 by --redundancy), L4 every 2nd version with --shared
+    c.node_local_path = p.local;
+    if (!p.shared.empty()) c.storage = "multilevel", c.multilevel_fast = "node_local", c.multilevel_flush_every = 2;
+    else c.storage = "node_local";
+    c.directory = p.shared.empty() ? p.local : p.shared;
+  }
+  if (given("--redundancy")) c.node_local_redundancy = p.redundancy;
+  if (given("--group-size")) c.node_local_group_size = p.group_size;
+  if (given("--parity")) c.node_local_parity = p.parity;
+  if (given("--every")) c.every_n.n = p.every;
+  if (given("--seconds")) c.every_seconds.seconds = p.seconds;
+  if (given("--mtbf")) c.young_daly.mtbf_seconds = p.mtbf;
+  if (given("--trigger"))
+    c.trigger = p.trigger == "seconds" ? "every_seconds" : p.trigger == "young-daly" ? "young_daly" : p.trigger == "adaptive" ? "adaptive" : "every_n";
+  else if (given("--every"))
+    c.trigger = "every_n";
+  if (c.trigger == "every_n" && given("--every") && p.every == 0) c.trigger = "never";  // --every 0: none periodic
+  if (given("--async")) c.async = p.async == "on";
+  if (given("--lock-lease")) c.lock_lease_seconds = p.lock_lease;
+  if (given("--preemption")) {
+    if (p.preemption == "off") c.preemption.signals.clear();
+    else if (c.preemption.signals.empty()) c.preemption.signals = strata::preemption::options{}.signals;
+    c.preemption.on_signal = p.preemption == "exit" ? strata::preemption::action::exit : strata::preemption::action::stop;
+  }
+  return c;
 }
 
-template <class Snapshot, class Storage>
-int simulate(strata::comm::mpi const& world, params const& p) {
+int simulate(strata::comm::mpi const& world, params const& p, strata::checkpoint::configuration const& cfg) {
   int const rank = world.rank(), size = world.size();
   std::size_t const n = p.n;
   std::uint64_t const steps = p.steps;
@@ -244,22 +239,7 @@ int simulate(strata::comm::mpi const& world, params const& p) {
   std::uint64_t step = 0;
 
   using namespace strata;
-  any_trigger trig;
-  if (p.trigger == "seconds") trig.t = trigger::every_seconds{p.seconds};
-  else if (p.trigger == "young-daly") trig.t = trigger::young_daly{.mtbf_seconds = p.mtbf, .first_seconds = 0.2, .min_seconds = 0.05};
-  else if (p.trigger == "adaptive") trig.t = trigger::adaptive{.min_steps = 5, .max_steps = 40, .first_steps = 10};
-  else if (p.every == 0) trig.t = trigger::never{};
-  else trig.t = trigger::every_n{p.every};
-  using ckpt_t = checkpointer<comm::mpi, Snapshot, Storage, consistency::coordinated, any_trigger>;
-  typename ckpt_t::options o;
-  o.directory = configure_storage(o.storage, p);
-  o.trigger = trig;
-  o.async = p.async == "on";
-  o.lock_lease = std::chrono::duration<double>(p.lock_lease);
-  o.log_level = p.quiet ? verbosity::warnings : verbosity::info;
-  if (p.preemption == "off") o.preemption.signals.clear();
-  if (p.preemption == "exit") o.preemption.on_signal = preemption::action::exit;
-  ckpt_t ckpt{world, o};
+  configured_checkpointer<> ckpt{world, checkpoint::to_options(cfg)};
   // The interior rows are this rank's block of the global n x n field (the halo rows are
   // recomputed every step), and the step counter is the same everywhere: with these layouts a
   // run killed on N ranks can resume on M ranks.

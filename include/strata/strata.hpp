@@ -1,11 +1,13 @@
 #pragma once
 /// \file
-/// \brief Umbrella header: everything strata offers. Include the area headers
-/// (`strata/checkpoint/checkpointer.hpp`, `strata/schedule/dispatcher.hpp`, ...) for faster builds.
+/// \brief Umbrella header: everything strata offers. A program that only checkpoints includes
+/// `<strata/checkpoint.hpp>` instead (much faster to compile: docs/compile-time.md); the area
+/// headers (`strata/schedule/dispatcher.hpp`, ...) bring one part each.
 
 #include <strata/config.hpp>
 #include <strata/error.hpp>
 #include <strata/version.hpp>
+#include <strata/checkpoint.hpp>
 
 // communicators
 #include <strata/comm/agree.hpp>

@@ -7,10 +7,10 @@
 
 #include <strata/error.hpp>
 
-#include <cmath>
 #include <concepts>
 #include <cstdint>
-#include <sstream>
+#include <cstdio>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -35,9 +35,12 @@ namespace detail {
 
 /// \brief A number as a message shows it: "-1", "0.5", "nan", "inf".
 inline std::string number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
+  if (v != v) return "nan";
+  if (v > std::numeric_limits<double>::max()) return "inf";
+  if (v < -std::numeric_limits<double>::max()) return "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 /// \brief Throws `usage_error("POLICY{.FIELD = VALUE}: RULE")` unless `ok`.
@@ -51,7 +54,7 @@ inline void require(bool ok, std::string_view policy, std::string_view field, st
 
 /// \brief `require` for a number of seconds: finite, and above 0 (or 0 or more with `zero_ok`).
 inline void require_seconds(std::string_view policy, std::string_view field, double v, bool zero_ok = false) {
-  require(std::isfinite(v) && (zero_ok ? v >= 0 : v > 0), policy, field, number(v),
+  require(v - v == 0 && (zero_ok ? v >= 0 : v > 0), policy, field, number(v),
           zero_ok ? "must be a finite number of seconds, 0 or more" : "must be a finite number of seconds above 0");
 }
 

@@ -5,7 +5,8 @@
 #  2. the package's CMake files name no absolute path of this machine (dependencies are
 #     found at the consumer's configure time);
 #  3. <prefix>/bin/strata_inspect --help runs;
-#  4. tests/consumer built with the default device system (OMP here), runs under mpiexec -n 2;
+#  4. tests/consumer built with the default device system (OMP here), runs under mpiexec -n 2,
+#     both header-only (consumer) and with strata::separate (consumer_separate);
 #  5. consumer_system configured with -DSTRATA_THRUST_DEVICE_SYSTEM=CPP: built and run;
 #  6. when nvcc exists, consumer_system compiled by nvcc as CUDA (sm_90), one TU, not run
 #     (skipped, with a message, without nvcc or with STRATA_TEST_NVCC=none).
@@ -46,8 +47,9 @@ common=(-DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COM
 # 4. Default system, the checkpointing consumer under MPI.
 quiet "$cmake" -S "$src/tests/consumer" -B "$work/build-default" "${common[@]}" -DCONSUMER_EXPECT=OMP
 grep -o 'strata .* Thrust device system [A-Z]*' "$work/last.log" || true
-quiet "$cmake" --build "$work/build-default" -j 1
+quiet "$cmake" --build "$work/build-default" -j 2
 "$mpiexec" -n 2 "$@" "$work/build-default/consumer" "$work/ckpt"
+"$mpiexec" -n 2 "$@" "$work/build-default/consumer_separate" "$work/ckpt-separate"
 "$work/build-default/consumer_system"
 t "default system: built and ran"
 

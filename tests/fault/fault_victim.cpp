@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <thrust/device_vector.h>
+#include <thrust/fill.h>
 
 int main(int argc, char** argv) {
   strata::comm::mpi_environment env{argc, argv};

@@ -2,13 +2,12 @@
 /// \file
 /// \brief Retention (logical layer: how long versions are kept).
 
+#include <strata/config.hpp>
 #include <strata/validation.hpp>
 
-#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <map>
-#include <set>
 #include <span>
 #include <vector>
 
@@ -34,22 +33,9 @@ concept dependency_aware = policy<R> &&
     };
 
 /// \brief Removes from `doomed` every version that a version not in `doomed` needs (transitively).
-inline std::vector<std::uint64_t> protect_dependencies(std::span<const std::uint64_t> committed,
-                                                       std::vector<std::uint64_t> doomed, dependency_map const& deps) {
-  std::set<std::uint64_t> keep;
-  for (auto v : committed)
-    if (std::find(doomed.begin(), doomed.end(), v) == doomed.end()) keep.insert(v);
-  std::vector<std::uint64_t> todo(keep.begin(), keep.end());
-  while (!todo.empty()) {
-    auto v = todo.back();
-    todo.pop_back();
-    if (auto it = deps.find(v); it != deps.end())
-      for (auto d : it->second)
-        if (keep.insert(d).second) todo.push_back(d);
-  }
-  std::erase_if(doomed, [&](std::uint64_t v) { return keep.contains(v); });
-  return doomed;
-}
+STRATA_INLINE std::vector<std::uint64_t> protect_dependencies(std::span<const std::uint64_t> committed,
+                                                              std::vector<std::uint64_t> doomed,
+                                                              dependency_map const& deps);
 
 /// \brief Keeps the newest `count` committed versions (at least 1: a checkpointer refuses 0), retires the rest.
 ///
@@ -85,3 +71,7 @@ static_assert(policy<keep_last<>>);
 static_assert(dependency_aware<keep_last<>>);
 
 }  // namespace strata::retention
+
+#if !defined(STRATA_SEPARATE_COMPILATION)
+#include <strata/checkpoint/impl/retention.ipp>
+#endif

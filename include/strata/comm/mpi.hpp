@@ -7,7 +7,6 @@
 
 #include <mpi.h>
 
-#include <algorithm>
 #include <limits>
 #include <memory>
 #include <string>
@@ -118,7 +117,7 @@ class mpi {
     // MPI counts are int: send large buffers in pieces.
     constexpr std::size_t chunk = std::size_t{1} << 30;
     for (std::size_t off = 0; off < data.size(); off += chunk) {
-      auto const n = static_cast<int>(std::min(chunk, data.size() - off));
+      auto const n = static_cast<int>(data.size() - off < chunk ? data.size() - off : chunk);
       detail::check_mpi(MPI_Bcast(data.data() + off, n, MPI_BYTE, root, native()), "MPI_Bcast");
     }
     if (data.empty()) detail::check_mpi(MPI_Bcast(nullptr, 0, MPI_BYTE, root, native()), "MPI_Bcast");

@@ -5,7 +5,6 @@
 #include <strata/comm/concepts.hpp>
 #include <strata/error.hpp>
 
-#include <deque>
 #include <memory>
 #include <string>
 
@@ -61,7 +60,7 @@ class solo {
   static void check_peer(int peer) {
     if (peer != 0) throw comm_error("comm::solo: rank " + std::to_string(peer) + " does not exist (size is 1)");
   }
-  std::shared_ptr<std::deque<message>> mailbox_ = std::make_shared<std::deque<message>>();
+  std::shared_ptr<std::vector<message>> mailbox_ = std::make_shared<std::vector<message>>();
 };
 
 static_assert(point_to_point_communicator<solo>);

@@ -1,11 +1,12 @@
 #pragma once
 /// \file
-/// \brief xxHash (XXH3-64), used header-only, for shard and block checksums.
+/// \brief xxHash (XXH3-64) for shard and block checksums, and the hex form they are written in.
+///
+/// xxHash itself (used header-only, XXH_INLINE_ALL) is included by the definitions only
+/// (`detail/impl/hash.ipp`; `detail/xxh3_stream.hpp` for streaming), so that a file which merely
+/// declares a checksum does not parse it.
 
-#ifndef XXH_INLINE_ALL
-#define XXH_INLINE_ALL
-#endif
-#include <xxhash.h>
+#include <strata/config.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -18,19 +19,8 @@
 namespace strata::detail {
 
 /// \brief XXH3-64 of a byte span.
-inline std::uint64_t xxh3(std::span<const std::byte> data) noexcept { return XXH3_64bits(data.data(), data.size()); }
-inline std::uint64_t xxh3(std::string_view s) noexcept { return XXH3_64bits(s.data(), s.size()); }
-
-/// \brief Streaming XXH3-64 over several pieces.
-class xxh3_stream {
- public:
-  xxh3_stream() noexcept { XXH3_64bits_reset(&state_); }
-  void update(std::span<const std::byte> data) noexcept { XXH3_64bits_update(&state_, data.data(), data.size()); }
-  [[nodiscard]] std::uint64_t digest() const noexcept { return XXH3_64bits_digest(&state_); }
-
- private:
-  XXH3_state_t state_;
-};
+STRATA_INLINE std::uint64_t xxh3(std::span<const std::byte> data) noexcept;
+STRATA_INLINE std::uint64_t xxh3(std::string_view s) noexcept;
 
 /// \brief 16 lower-case hex digits.
 inline std::string to_hex(std::uint64_t v) {
@@ -52,3 +42,7 @@ inline std::optional<std::uint64_t> from_hex(std::string_view s) noexcept {
 }
 
 }  // namespace strata::detail
+
+#if !defined(STRATA_SEPARATE_COMPILATION)
+#include <strata/detail/impl/hash.ipp>
+#endif

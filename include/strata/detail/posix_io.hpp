@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -164,7 +163,7 @@ void read_exactly_at(int fd, std::filesystem::path const& path, std::uint64_t of
   constexpr std::size_t most = std::size_t{1} << 30;  // per call: below what one read may return
   std::size_t got = 0;
   while (got < out.size()) {
-    ssize_t const n = ::pread(fd, out.data() + got, std::min(out.size() - got, most), static_cast<off_t>(offset + got));
+    ssize_t const n = ::pread(fd, out.data() + got, out.size() - got < most ? out.size() - got : most, static_cast<off_t>(offset + got));
     if (n < 0) {
       if (errno == EINTR) continue;
       ctx.fail("read", path, errno);
@@ -268,7 +267,7 @@ void replace_file(std::filesystem::path const& path, std::span<const std::span<c
   constexpr std::size_t most = std::size_t{64} << 20;
   for (auto p : pieces)
     for (std::size_t at = 0; at < p.size();) {
-      auto const part = p.subspan(at, std::min(p.size() - at, most));
+      auto const part = p.subspan(at, p.size() - at < most ? p.size() - at : most);
       if (int const e = write_all(f.get(), part)) fail("write", e);
       at += part.size();
       written += part.size();

@@ -1,20 +1,13 @@
 #pragma once
 /// \file
-/// \brief Per-block hashes computed where the data lives (Thrust device system or host), one pass.
+/// \brief Per-block hashes of host memory, one pass (OpenMP threads where the build has them).
 ///
 /// The hash runs unchanged on the host, on Thrust's OMP/CPP systems and in CUDA
 /// kernels, so a block hashed on the GPU at checkpoint time and on the host at
-/// restore time gives the same value.
+/// restore time gives the same value. Hashing device memory where it lives is in
+/// `strata/snapshot/device_blocks.hpp` (it needs Thrust; this header does not).
 
 #include <strata/config.hpp>
-
-#include <thrust/copy.h>
-#include <thrust/device_ptr.h>
-#include <thrust/device_vector.h>
-#include <thrust/execution_policy.h>
-#include <thrust/host_vector.h>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/transform.h>
 
 #include <bit>
 #include <concepts>
@@ -118,48 +111,18 @@ inline std::size_t block_count(std::size_t bytes, std::size_t block) noexcept { 
 
 }  // namespace detail
 
-/// \brief Hashes every block of host memory (in parallel where Thrust's device system is host-side).
+/// \brief Hashes every block of host memory, in parallel over OpenMP threads when the program is
+/// built with OpenMP (as Thrust's OMP system is), else in one thread.
 template <block_hasher Hash>
 std::vector<std::uint64_t> hash_host_blocks(std::span<const std::byte> data, std::size_t block, Hash hash = {}) {
   std::vector<std::uint64_t> out(detail::block_count(data.size(), block));
-  detail::hash_block_at<Hash> f{data.data(), data.size(), block, hash};
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
-  thrust::transform(thrust::host, thrust::counting_iterator<std::size_t>(0),
-                    thrust::counting_iterator<std::size_t>(out.size()), out.begin(), f);
-#else
-  // The device system's memory is host memory here: the same parallel code path as device data.
-  thrust::transform(thrust::device, thrust::counting_iterator<std::size_t>(0),
-                    thrust::counting_iterator<std::size_t>(out.size()), out.data(), f);
+  detail::hash_block_at<Hash> const f{data.data(), data.size(), block, hash};
+  auto const n = static_cast<std::ptrdiff_t>(out.size());
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) if (n > 16)
 #endif
+  for (std::ptrdiff_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = f(static_cast<std::size_t>(i));
   return out;
-}
-
-/// \brief Hashes every block of memory of Thrust's device system (one pass, a kernel on CUDA);
-/// only the hashes (8 bytes per block) come back to the host.
-template <block_hasher Hash>
-std::vector<std::uint64_t> hash_device_blocks(std::byte const* device_data, std::size_t bytes, std::size_t block,
-                                              Hash hash = {}) {
-  auto const nb = detail::block_count(bytes, block);
-  thrust::device_vector<std::uint64_t> d(nb);
-  thrust::transform(thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(nb),
-                    d.begin(), detail::hash_block_at<Hash>{device_data, bytes, block, hash});
-  std::vector<std::uint64_t> out(nb);
-  thrust::copy(d.begin(), d.end(), out.begin());
-  return out;
-}
-
-/// \brief Copies the listed blocks (ascending) of device memory into `out` on the host:
-/// gathered on the device first, then one transfer of exactly the dirty bytes.
-inline void copy_dirty_device_blocks(std::byte const* device_data, std::size_t bytes, std::size_t block,
-                                     std::span<const std::uint64_t> dirty, std::byte* out) {
-  if (dirty.empty()) return;
-  std::size_t total = 0;
-  for (auto i : dirty) total += std::min(block, bytes - static_cast<std::size_t>(i) * block);
-  thrust::device_vector<std::uint64_t> idx(dirty.begin(), dirty.end());
-  thrust::device_vector<std::byte> packed(total);
-  thrust::transform(thrust::device, thrust::counting_iterator<std::size_t>(0), thrust::counting_iterator<std::size_t>(total),
-                    packed.begin(), detail::gather_dirty_byte{device_data, thrust::raw_pointer_cast(idx.data()), block});
-  thrust::copy(packed.begin(), packed.end(), out);
 }
 
 }  // namespace strata::snapshot

@@ -6,7 +6,10 @@
 #include <strata/snapshot/concepts.hpp>
 
 #include <cstdint>
-#include <functional>
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <type_traits>
 #include <span>
 #include <string>
 #include <utility>
@@ -16,7 +19,34 @@ namespace strata::snapshot {
 
 /// \brief Where a protected Thrust vector's memory is now (pointer into the device system's
 /// memory, and its size in bytes); lets a strategy hash and copy device data where it lives.
-using device_view = std::function<std::pair<std::byte const*, std::size_t>()>;
+///
+/// Made from any callable `f()` returning that pair; copies share it. (A small class of its own
+/// rather than `std::function`, whose header would add some 6000 lines to every file that
+/// includes the checkpointer: see docs/compile-time.md.)
+class device_view {
+ public:
+  using location = std::pair<std::byte const*, std::size_t>;
+  device_view() noexcept = default;
+  template <class F>
+    requires(!std::same_as<std::remove_cvref_t<F>, device_view> && std::is_invocable_r_v<location, F const&>)
+  device_view(F f) : p_(std::make_shared<holder<std::remove_cvref_t<F>>>(std::move(f))) {}  // NOLINT: implicit, as std::function
+  [[nodiscard]] explicit operator bool() const noexcept { return p_ != nullptr; }
+  /// \brief The vector's bytes now (the callable is asked each time: a resize moves them).
+  [[nodiscard]] location operator()() const { return p_->locate(); }
+
+ private:
+  struct base {
+    virtual ~base() = default;
+    [[nodiscard]] virtual location locate() const = 0;
+  };
+  template <class F>
+  struct holder final : base {
+    explicit holder(F g) : f(std::move(g)) {}
+    [[nodiscard]] location locate() const override { return f(); }
+    F f;
+  };
+  std::shared_ptr<base const> p_;
+};
 
 /// \brief A strategy whose shards may need earlier versions' shards to be decoded.
 ///
@@ -37,6 +67,15 @@ concept chained = strategy<S> &&
       s.reset();
       s.adopt_restored();
     };
+
+/// \brief Whether `s` applies chains of shards: a `chained` strategy does, unless it says otherwise at
+/// run time (`s.chains()`: `snapshot::any` holding a strategy that is not chained).
+template <class S>
+[[nodiscard]] bool applies_chains([[maybe_unused]] S const& s) noexcept {
+  if constexpr (!chained<S>) return false;
+  else if constexpr (requires { { s.chains() } -> std::convertible_to<bool>; }) return s.chains();
+  else return true;
+}
 
 /// \brief A strategy that can hash and copy Thrust device data in place when told where it is.
 template <class S>

@@ -21,4 +21,20 @@ concept strategy = std::semiregular<S> &&
       { s.decode(bytes, id, where) } -> std::same_as<std::vector<decoded_region>>;
     };
 
+/// \brief The name a manifest records for strategy `s`: `S::name`, or, for a strategy chosen at run
+/// time (`snapshot::any`), the name of the one it holds (`s.runtime_name()`).
+template <strategy S>
+[[nodiscard]] std::string_view name_of([[maybe_unused]] S const& s) noexcept {
+  if constexpr (requires { { s.runtime_name() } -> std::convertible_to<std::string_view>; }) return s.runtime_name();
+  else return S::name;
+}
+
+/// \brief Whether `s` reports how much of the state its last encode found changed
+/// (`last_dirty_bytes()`, `last_protected_bytes()`); an erased strategy says at run time (`s.measures_change()`).
+template <class S>
+[[nodiscard]] bool measures_change([[maybe_unused]] S const& s) noexcept {
+  if constexpr (requires { { s.measures_change() } -> std::convertible_to<bool>; }) return s.measures_change();
+  else return requires { s.last_dirty_bytes(); s.last_protected_bytes(); };
+}
+
 }  // namespace strata::snapshot

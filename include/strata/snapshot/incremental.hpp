@@ -10,6 +10,7 @@
 
 #include <strata/error.hpp>
 #include <strata/snapshot/block_hash.hpp>
+#include <strata/snapshot/device_blocks.hpp>
 #include <strata/snapshot/chained.hpp>
 #include <strata/snapshot/index.hpp>
 #include <strata/snapshot/shard.hpp>

@@ -23,7 +23,6 @@
 #include <strata/state/layout.hpp>
 #include <strata/state/serializer.hpp>
 
-#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -75,6 +74,15 @@ concept indexed = requires(S const& s, std::span<const std::byte> bytes, shard_i
   { s.read_index(bytes, id, where) } -> std::same_as<shard_index>;
   { s.hash_block(bytes) } -> std::same_as<std::uint64_t>;
 };
+
+/// \brief Whether `s`'s shards can be read through their index: an `indexed` strategy's can, unless
+/// it says otherwise at run time (`s.indexes()`: `snapshot::any` holding a strategy that is not indexed).
+template <class S>
+[[nodiscard]] bool reads_index([[maybe_unused]] S const& s) noexcept {
+  if constexpr (!indexed<S>) return false;
+  else if constexpr (requires { { s.indexes() } -> std::convertible_to<bool>; }) return s.indexes();
+  else return true;
+}
 
 namespace detail {
 
@@ -321,7 +329,8 @@ class region_blocks {
   [[nodiscard]] std::uint64_t block_bytes() const noexcept { return block_; }
   /// \brief Bytes of block `i` (the last block may be short).
   [[nodiscard]] std::uint64_t block_size(std::uint64_t i) const noexcept {
-    return std::min<std::uint64_t>(block_, newest_->bytes - i * block_);
+    auto const left = newest_->bytes - i * block_;
+    return left < block_ ? left : block_;
   }
   /// \brief Links whose list of stored blocks `locate` needs (`set_list` them first).
   [[nodiscard]] std::vector<std::size_t> links_with_lists() const {
@@ -344,8 +353,13 @@ class region_blocks {
       if (!g) continue;
       if (g->all_stored()) return {k, g->data_offset + i * block_};
       auto const& l = lists_[k];
-      auto it = std::lower_bound(l.begin(), l.end(), i);
-      if (it != l.end() && *it == i) return {k, g->data_offset + static_cast<std::uint64_t>(it - l.begin()) * block_};
+      std::size_t lo = 0, hi = l.size();  // the list is ascending: binary search for i
+      while (lo < hi) {
+        auto const mid = lo + (hi - lo) / 2;
+        if (l[mid] < i) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo < l.size() && l[lo] == i) return {k, g->data_offset + static_cast<std::uint64_t>(lo) * block_};
     }
     throw error("region '" + name_ + "': block " + std::to_string(i) + " is stored in no version of the chain");
   }

@@ -8,11 +8,15 @@
 
 #include <strata/detail/type_name.hpp>
 #include <strata/error.hpp>
+#include <strata/state/contiguous.hpp>
 #include <strata/state/serializer.hpp>
 
+#include <strata/config.hpp>
+
+#if STRATA_SEPARATE_DEVICE_MEMORY  // device data is staged through host buffers
 #include <thrust/copy.h>
-#include <thrust/device_vector.h>
 #include <thrust/host_vector.h>
+#endif
 
 #include <cstdint>
 #include <cstring>
@@ -152,43 +156,45 @@ class device_range_region final : public region {
     return {name_, region_kind::device_range, strata::detail::type_name<T>(), sizeof(T), v_->size(), true};
   }
   std::span<const std::byte> stage() override {
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+#if STRATA_SEPARATE_DEVICE_MEMORY
     staging_.resize(v_->size());
     thrust::copy(v_->begin(), v_->end(), staging_.begin());
     return bytes_of(staging_.data(), staging_.size());
 #else
-    return bytes_of(thrust::raw_pointer_cast(v_->data()), v_->size());
+    return bytes_of(v_->data().get(), v_->size());
 #endif
   }
   void load(region_info const& saved, std::span<const std::byte> p) override {
     auto const n = static_cast<std::size_t>(saved.count);
     v_->resize(n);
     if (n == 0) return;
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+#if STRATA_SEPARATE_DEVICE_MEMORY
     staging_.resize(n);
     std::memcpy(staging_.data(), p.data(), p.size());
     thrust::copy(staging_.begin(), staging_.end(), v_->begin());
 #else
-    std::memcpy(static_cast<void*>(thrust::raw_pointer_cast(v_->data())), p.data(), p.size());
+    std::memcpy(static_cast<void*>(v_->data().get()), p.data(), p.size());
 #endif
   }
   void load_window(std::uint64_t first, std::span<const std::byte> p) override {
     check_window(name_, first, p.size(), sizeof(T), v_->size());
     auto const n = p.size() / sizeof(T);
     if (n == 0) return;
-#if THRUST_DEVICE_SYSTEM == THRUST_DEVICE_SYSTEM_CUDA
+#if STRATA_SEPARATE_DEVICE_MEMORY
     staging_.resize(n);
     std::memcpy(staging_.data(), p.data(), p.size());
     thrust::copy(staging_.begin(), staging_.end(), v_->begin() + static_cast<std::ptrdiff_t>(first));
 #else
-    std::memcpy(static_cast<void*>(thrust::raw_pointer_cast(v_->data()) + first), p.data(), p.size());
+    std::memcpy(static_cast<void*>(v_->data().get() + first), p.data(), p.size());
 #endif
   }
 
  private:
   std::string name_;
   V* v_;
+#if STRATA_SEPARATE_DEVICE_MEMORY
   thrust::host_vector<T> staging_;
+#endif
 };
 
 /// Any type with a `strata::serializer<T>` specialisation.
@@ -219,9 +225,13 @@ class user_region final : public region {
   std::vector<std::byte> buffer_;
 };
 
+/// A Thrust pointer (`thrust::device_ptr`, `thrust::pointer<T, System>`): a class naming its raw
+/// pointer type whose `get()` gives the address. Recognised by its shape, so that this header needs
+/// no Thrust header on the host-side systems.
 template <class P>
 concept thrust_pointer = !std::is_pointer_v<P> && requires(P p) {
-  { thrust::raw_pointer_cast(p) } -> std::same_as<typename std::pointer_traits<P>::element_type*>;
+  typename P::raw_pointer;
+  { p.get() } -> std::same_as<typename std::pointer_traits<P>::element_type*>;
 };
 
 }  // namespace detail
@@ -247,9 +257,8 @@ concept resizable_host_range = requires(C& c, std::size_t n) {
 
 /// \brief A fixed-size contiguous range of trivially copyable elements (`std::array`, `std::span`, C array).
 template <class C>
-concept fixed_host_range = std::ranges::contiguous_range<C> && std::ranges::sized_range<C> &&
-    !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<C>>> &&
-    std::is_trivially_copyable_v<std::ranges::range_value_t<C>>;
+concept fixed_host_range = detail::contiguous_sized<C> && !std::is_const_v<detail::element_t<C>> &&
+    std::is_trivially_copyable_v<detail::element_t<C>>;
 
 /// \brief Anything `protect` accepts.
 template <class T>
@@ -268,7 +277,7 @@ std::unique_ptr<region> make_region(std::string name, T& x) {
   else if constexpr (resizable_host_range<T>)
     return std::make_unique<detail::host_range_region<T, typename T::value_type, true>>(std::move(name), x);
   else if constexpr (fixed_host_range<T>)
-    return std::make_unique<detail::host_range_region<T, std::ranges::range_value_t<T>, false>>(std::move(name), x);
+    return std::make_unique<detail::host_range_region<T, detail::element_t<T>, false>>(std::move(name), x);
   else return std::make_unique<detail::value_region<T>>(std::move(name), x);
 }
 

@@ -6,7 +6,6 @@
 #include <strata/state/layout.hpp>
 #include <strata/state/region.hpp>
 
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,11 +24,18 @@ class registry {
   /// \brief Protects `x` under `name`; it must outlive the registry. Protecting a name twice is an error.
   template <class T>
   region& protect(std::string name, T& x, layout how = {}) {
+    constexpr bool range = resizable_host_range<T> || fixed_host_range<T> || thrust_device_vector<T>;
+    auto r = make_region(name, x);
+    return add(std::move(name), std::move(r), range, how);
+  }
+  /// \brief Protects a region made by `make_region` (`range`: whether it holds a range of elements,
+  /// which a distributed layout needs).
+  region& add(std::string name, std::unique_ptr<region> r, bool range, layout how = {}) {
     if (name.empty()) throw usage_error("protect: the name of a region must not be empty");
     if (find(name)) throw usage_error("protect: a region named '" + name + "' is already protected");
-    if (how.how == layout::kind::distributed && !(resizable_host_range<T> || fixed_host_range<T> || thrust_device_vector<T>))
+    if (how.how == layout::kind::distributed && !range)
       throw usage_error("protect: region '" + name + "' is declared distributed but is not a range of elements");
-    regions_.push_back(make_region(name, x));
+    regions_.push_back(std::move(r));
     layouts_.push_back(how);
     return *regions_.back();
   }
@@ -50,11 +56,13 @@ class registry {
   }
   /// \brief Stops protecting `name`; false if it was not protected.
   bool unprotect(std::string const& name) {
-    auto it = std::find_if(regions_.begin(), regions_.end(), [&](auto const& r) { return r->info().name == name; });
-    if (it == regions_.end()) return false;
-    layouts_.erase(layouts_.begin() + (it - regions_.begin()));
-    regions_.erase(it);
-    return true;
+    for (std::size_t i = 0; i < regions_.size(); ++i)
+      if (regions_[i]->info().name == name) {
+        layouts_.erase(layouts_.begin() + static_cast<std::ptrdiff_t>(i));
+        regions_.erase(regions_.begin() + static_cast<std::ptrdiff_t>(i));
+        return true;
+      }
+    return false;
   }
   [[nodiscard]] region* find(std::string const& name) const {
     for (auto const& r : regions_)

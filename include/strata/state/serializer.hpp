@@ -13,6 +13,7 @@
 /// \endcode
 
 #include <strata/error.hpp>
+#include <strata/state/contiguous.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -20,7 +21,6 @@
 #include <cstring>
 #include <span>
 #include <string>
-#include <ranges>
 #include <type_traits>
 #include <vector>
 
@@ -40,10 +40,11 @@ class byte_writer {
   }
   /// \brief Appends a length-prefixed contiguous range of trivially copyable elements.
   template <class R>
-    requires std::is_trivially_copyable_v<std::ranges::range_value_t<R>> && std::ranges::contiguous_range<R>
+    requires state::detail::contiguous_sized<R const> &&
+             std::is_trivially_copyable_v<std::remove_const_t<state::detail::element_t<R const>>>
   void range(R const& r) {
-    value(static_cast<std::uint64_t>(std::ranges::size(r)));
-    bytes(std::as_bytes(std::span(std::ranges::data(r), std::ranges::size(r))));
+    value(static_cast<std::uint64_t>(std::size(r)));
+    bytes(std::as_bytes(std::span(std::data(r), std::size(r))));
   }
   [[nodiscard]] std::size_t size() const noexcept { return out_->size(); }
 

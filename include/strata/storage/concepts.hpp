@@ -68,4 +68,21 @@ concept partial_reader = requires(S const& s, std::uint64_t v, int rank, std::ui
   s.read_shard_part(v, rank, offset, out);
 };
 
+/// \brief The name a manifest records for driver `s`: `S::name`, or, for a driver chosen at run time
+/// (`storage::any`), the name of the one it holds (`s.runtime_name()`).
+template <class S>
+[[nodiscard]] std::string_view name_of([[maybe_unused]] S const& s) noexcept {
+  if constexpr (requires { { s.runtime_name() } -> std::convertible_to<std::string_view>; }) return s.runtime_name();
+  else return S::name;
+}
+
+/// \brief Whether `s` keeps a copy of every commit record on every rank (`replicate_commit`): the
+/// checkpointer then sends each record to every rank and removes every copy. An erased driver says
+/// at run time (`s.replicates_commits()`).
+template <class S>
+[[nodiscard]] bool replicates_commits([[maybe_unused]] S const& s) noexcept {
+  if constexpr (requires { { s.replicates_commits() } -> std::convertible_to<bool>; }) return s.replicates_commits();
+  else return requires(S& m, std::uint64_t v, std::string_view text) { m.replicate_commit(v, text); };
+}
+
 }  // namespace strata::storage

@@ -7,12 +7,14 @@
 #include <strata/error.hpp>
 #include <strata/storage/concepts.hpp>
 #include <strata/storage/fault_points.hpp>
+#include <strata/validation.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +30,10 @@ struct flush_report {
   double seconds = 0;                    ///< how long this rank's copy took
   std::string failure;                   ///< why it was given up (empty: committed, or still in flight)
 };
+
+/// \brief As `K` of `multilevel<Fast, Slow, K>`: the flush interval is the member `flush_every`, set at
+/// run time (a configuration file, `storage::any`) rather than in the type.
+inline constexpr std::uint64_t flush_interval_at_run_time = std::numeric_limits<std::uint64_t>::max();
 
 /// \brief Writes every version to `Fast` (node-local disk, partner memory) and every version
 /// divisible by `K` also to `Slow` (the shared file system). Reads take the fast copy and fall back
@@ -50,6 +56,8 @@ struct flush_report {
 /// new incremental chain (the checkpointer resets chained snapshots on them), so a version kept on
 /// `Slow` never depends on one held only by `Fast`.
 ///
+/// With `K = flush_interval_at_run_time` the interval is `flush_every` (default 4), a value like the others.
+///
 /// \code
 /// using store = strata::storage::multilevel<strata::storage::node_local, strata::storage::posix_dir, 4>;
 /// strata::checkpointer<strata::comm::mpi, strata::snapshot::full, store> ckpt{
@@ -65,6 +73,19 @@ struct multilevel {
   Slow slow{};
   bool background = true;        ///< flush to `Slow` on a thread of its own (when `can_flush_in_background`)
   std::size_t keep_flushed = 2;  ///< newest committed versions `Slow` keeps whatever the retention policy says
+  /// Every `flush_every`-th version also goes to `Slow`: `K`, unless `K = flush_interval_at_run_time`
+  /// (then any value from 1; with another `K` it must stay `K`).
+  std::uint64_t flush_every = K == flush_interval_at_run_time ? 4 : K;
+
+  /// \brief Refuses `flush_every = 0`, or one that differs from a `K` fixed in the type.
+  void validate() const {
+    if constexpr (K == flush_interval_at_run_time)
+      strata::detail::require_at_least("multilevel", "flush_every", flush_every, 1);
+    else
+      strata::detail::require(flush_every == K, "multilevel", "flush_every", std::to_string(flush_every),
+                              "differs from K = " + std::to_string(K) + " of its type; use K = "
+                              "storage::flush_interval_at_run_time to choose the interval at run time");
+  }
 
   template <comm::communicator Comm>
   void attach(Comm const& comm, std::filesystem::path const& dir) {
@@ -78,7 +99,17 @@ struct multilevel {
     fast.attach(comm, dir / "fast");
     slow.attach(comm, dir);
   }
-  [[nodiscard]] static constexpr bool flushed(std::uint64_t v) noexcept { return v % K == 0; }
+  /// \brief Whether version `v` also goes to `Slow` (static unless the interval is set at run time).
+  [[nodiscard]] static constexpr bool flushed(std::uint64_t v) noexcept
+    requires(K != flush_interval_at_run_time)
+  {
+    return v % K == 0;
+  }
+  [[nodiscard]] constexpr bool flushed(std::uint64_t v) const noexcept
+    requires(K == flush_interval_at_run_time)
+  {
+    return flush_every != 0 && v % flush_every == 0;
+  }
   /// \brief Whether flushes run in the background in this configuration.
   [[nodiscard]] bool flushes_in_background() const noexcept { return can_flush_in_background && background; }
 
@@ -251,7 +282,8 @@ struct multilevel {
   }
   [[nodiscard]] std::string commit_location(std::uint64_t v) const { return fast.commit_location(v); }
   friend bool operator==(multilevel const& a, multilevel const& b) noexcept {
-    return a.fast == b.fast && a.slow == b.slow && a.background == b.background && a.keep_flushed == b.keep_flushed;
+    return a.fast == b.fast && a.slow == b.slow && a.background == b.background && a.keep_flushed == b.keep_flushed &&
+           a.flush_every == b.flush_every;
   }
 
  private:

@@ -8,6 +8,7 @@
 /// fsync'ed, so a crash at any instant leaves the old or the new file, never a torn one
 /// (`strata::detail::write_file_durable`).
 
+#include <strata/config.hpp>
 #include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 #include <strata/storage/concepts.hpp>
@@ -16,7 +17,6 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -150,27 +150,8 @@ class posix_dir {
     std::filesystem::remove(d, ec);  // fails harmlessly while other ranks' shards remain
   }
 
-  [[nodiscard]] listing list() const {
-    listing out;
-    std::error_code ec;
-    for (auto const& e : std::filesystem::directory_iterator(dir_, ec)) {
-      auto const n = e.path().filename().string();
-      if (auto v = detail::parse_version(n, ".manifest.json")) {
-        out.committed.push_back(*v);
-        out.all.push_back(*v);
-      } else if (auto d = detail::parse_version(n, ""); d && e.is_directory()) {
-        out.all.push_back(*d);
-      } else if (auto t = detail::parse_version(n, ".manifest.json.tmp")) {
-        out.all.push_back(*t);  // a commit that crashed before its rename: a trace of that version
-      } else if (n.rfind(".probe.", 0) != 0 && n.rfind(".strata.lock", 0) != 0 && !n.ends_with(".tmp")) {
-        out.foreign.push_back((dir_ / n).string());
-      }
-    }
-    std::ranges::sort(out.committed);
-    std::ranges::sort(out.all);
-    out.all.erase(std::unique(out.all.begin(), out.all.end()), out.all.end());
-    return out;
-  }
+  /// \brief The versions in the directory (committed, any trace) and the entries it does not recognise.
+  [[nodiscard]] STRATA_INLINE listing list() const;
   [[nodiscard]] std::optional<std::uint64_t> free_bytes() const {
     struct statvfs s{};
     if (::statvfs(dir_.c_str(), &s) != 0) return std::nullopt;
@@ -236,3 +217,7 @@ class posix_dir {
 };
 
 }  // namespace strata::storage
+
+#if !defined(STRATA_SEPARATE_COMPILATION)
+#include <strata/storage/impl/posix_dir.ipp>
+#endif

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thrust/device_vector.h>
 
 using namespace strata;
 namespace fs = std::filesystem;

@@ -7,6 +7,8 @@
 #include <strata/storage/multilevel.hpp>
 #include <strata/storage/partner_memory.hpp>
 #include <support/files.hpp>
+#include <thrust/device_vector.h>
+#include <thrust/host_vector.h>
 
 using namespace strata;
 

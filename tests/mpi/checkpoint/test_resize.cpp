@@ -6,6 +6,8 @@
 #include <support/files.hpp>
 
 #include <sstream>
+#include <thrust/device_vector.h>
+#include <thrust/host_vector.h>
 
 using namespace strata;
 

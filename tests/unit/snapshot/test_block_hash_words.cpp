@@ -4,6 +4,8 @@
 #include <strata/snapshot/block_hash.hpp>
 
 #include <random>
+#include <strata/snapshot/device_blocks.hpp>
+#include <thrust/device_vector.h>
 
 using strata::snapshot::lane_hash;
 

@@ -6,6 +6,8 @@
 #include <span>
 #include <string>
 #include <vector>
+#include <thrust/device_vector.h>
+#include <thrust/host_vector.h>
 
 using namespace strata;
 

@@ -78,6 +78,7 @@ class shard_reader {
     auto const newest = read_whole(m, r, std::nullopt);
     snapshot::shard_id const id{v, static_cast<std::uint32_t>(r), m.ranks};
     if constexpr (snapshot::chained<Snapshot>) {
+      if (!snapshot::applies_chains(*snap_)) return decode_one(m, newest, id, where);  // erased, holding one that is not
       std::vector<std::span<const std::byte>> views;
       std::vector<snapshot::shard_id> ids;
       for (auto d : m.depends_on) {
@@ -88,9 +89,7 @@ class shard_reader {
       ids.push_back(id);
       return snap_->decode_chain(views, ids, where);
     } else {
-      if (!m.depends_on.empty())
-        throw error(st_->commit_location(v) + ": depends on older versions, which this snapshot strategy cannot apply");
-      return snap_->decode(newest, id, where);
+      return decode_one(m, newest, id, where);
     }
   }
 
@@ -100,7 +99,7 @@ class shard_reader {
     requires snapshot::indexed<Snapshot>
   {
     auto const& rec = m.shards[static_cast<std::size_t>(r)];
-    if (rec.index_bytes == 0) return std::nullopt;
+    if (rec.index_bytes == 0 || !snapshot::reads_index(*snap_)) return std::nullopt;
     auto const where = st_->shard_location(m.version, r);
     std::vector<std::byte> head(static_cast<std::size_t>(rec.index_bytes));
     read_part(m.version, r, 0, head);
@@ -225,6 +224,14 @@ class shard_reader {
   void release() noexcept { held_.clear(); }
 
  private:
+  /// A shard that needs no other: decoded by a strategy that applies no chains.
+  std::vector<snapshot::decoded_region> decode_one(manifest const& m, std::span<const std::byte> shard,
+                                                   snapshot::shard_id const& id, std::string const& where) {
+    if (!m.depends_on.empty())
+      throw error(st_->commit_location(m.version) + ": depends on older versions, which this snapshot strategy cannot apply");
+    return snap_->decode(shard, id, where);
+  }
+
   /// The record of version `d`, which `m` depends on.
   manifest const& link_record(manifest const& m, std::uint64_t d) {
     auto const* dm = record(d);
