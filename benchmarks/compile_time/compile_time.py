@@ -108,8 +108,8 @@ def main():
 
 
 def plot(out, med):
-    dat = os.path.join(out, "compile_time.dat")
-    with open(dat, "w") as f:
+    fd, dat = tempfile.mkstemp(suffix=".dat")
+    with os.fdopen(fd, "w") as f:
         for n, m in med.items():
             f.write(f"{n} {m['time_ratio']:.3f} {m['memory_ratio']:.3f}\n")
     script = f"""set terminal pngcairo size 800,480 font ",10" noenhanced
@@ -129,6 +129,8 @@ plot "{dat}" using 2:xtic(1) title "time", "" using 3 title "memory"
         subprocess.run(["gnuplot"], input=script, text=True, check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"compile_time: no plot ({e})")
+    finally:
+        os.unlink(dat)
 
 
 if __name__ == "__main__":
