@@ -8,6 +8,8 @@
 // chosen at run time. Settings, later ones winning: heat2d's defaults, the file named by
 // STRATA_CONFIG, the file given with --config, STRATA_* environment variables, then the flags given
 // on the command line (docs/configuration.md).
+#include "params.hpp"
+
 #include <strata/checkpoint/configured.hpp>
 #include <strata/strata.hpp>
 #include <strata/elastic/policy.hpp>
@@ -31,23 +33,6 @@
 
 namespace {
 
-struct params {
-  std::size_t n = 256;
-  std::uint64_t steps = 1000, every = 100;
-  std::string dir = "heat2d_ckpt";
-  long long crash_at_step = -1;
-  int crash_rank = 0;
-  bool quiet = false;
-  std::string snapshot = "full", storage = "posix", trigger = "every", async = "off", preemption = "stop";
-  std::string local, shared, redundancy = "none";  // node-local level, shared level, copies beyond L1
-  std::uint32_t group_size = 0, parity = 2;          // erasure groups (L3): members per group, RS parity
-  double seconds = 10.0, mtbf = 60.0;
-  double lock_lease = 30.0;
-  int step_delay_ms = 0;
-  // elastic demo (SPEC S8): synthetic metrics fed to the scale rules each step
-  double elastic_p99_ms = -1, elastic_utilisation = 0, elastic_seconds_per_step = 30;
-  int elastic_max_ranks = 1 << 20;
-};
 
 /// One explicit step on the interior of a (rows + 2) x n block with halo rows 0 and rows + 1.
 struct stencil {
@@ -83,7 +68,6 @@ int simulate(strata::comm::mpi const& world, params const& p, strata::checkpoint
 
 /// The checkpointer's settings: heat2d's defaults, then the files (STRATA_CONFIG's, then --config's)
 /// and the STRATA_* variables, then the flags given on the command line.
-strata::checkpoint::configuration configure(CLI::App const& app, params const& p, std::string const& config_file);
 
 int main(int argc, char** argv) {
   strata::comm::mpi_environment env{argc, argv};
@@ -169,58 +153,6 @@ int main(int argc, char** argv) {
     MPI_Abort(MPI_COMM_WORLD, 1);  // one rank's failure: the others may wait in a collective
   }
   return 1;
-}
-
-strata::checkpoint::configuration configure(CLI::App const& app, params const& p, std::string const& config_file) {
-  auto given = [&](char const* flag) { return app.count(flag) > 0; };
-  strata::checkpoint::configuration c;
-  // heat2d's defaults (code: the files and the environment override them).
-  c.directory = p.dir;
-  c.log_level = strata::verbosity::info;
-  c.incremental_block_bytes = 16 * 1024;
-  c.every_n.n = p.every;
-  c.every_seconds.seconds = p.seconds;
-  c.young_daly = {.mtbf_seconds = p.mtbf, .first_seconds = 0.2, .min_seconds = 0.05};
-  c.adaptive = {.min_steps = 5, .max_steps = 40, .first_steps = 10};
-  c.multilevel_flush_every = 2;
-  c = strata::checkpoint::load_configuration(c, config_file);
-  // Flags given explicitly win.
-  if (given("--dir")) c.directory = p.dir;
-  if (given("--quiet")) c.log_level = p.quiet ? strata::verbosity::warnings : strata::verbosity::info;
-  if (given("--snapshot")) {
-    c.snapshot = p.snapshot;
-    if (p.snapshot == "compressed") c.compressed_inner = "incremental";
-  }
-  if (given("--storage")) {
-    c.storage = p.storage == "partner" || p.storage == "multilevel" ? "multilevel" : p.storage;
-    if (p.storage == "partner") c.multilevel_fast = "partner", c.multilevel_flush_every = 1;  // partner memory + posix every version
-    if (p.storage == "multilevel") c.multilevel_fast = "posix", c.multilevel_flush_every = 2;  // DIR/fast, DIR every 2nd
-  }
-  if (!p.local.empty()) {  // node-local levels: L1 (+ L2/L3 by --redundancy), L4 every 2nd version with --shared
-    c.node_local_path = p.local;
-    if (!p.shared.empty()) c.storage = "multilevel", c.multilevel_fast = "node_local", c.multilevel_flush_every = 2;
-    else c.storage = "node_local";
-    c.directory = p.shared.empty() ? p.local : p.shared;
-  }
-  if (given("--redundancy")) c.node_local_redundancy = p.redundancy;
-  if (given("--group-size")) c.node_local_group_size = p.group_size;
-  if (given("--parity")) c.node_local_parity = p.parity;
-  if (given("--every")) c.every_n.n = p.every;
-  if (given("--seconds")) c.every_seconds.seconds = p.seconds;
-  if (given("--mtbf")) c.young_daly.mtbf_seconds = p.mtbf;
-  if (given("--trigger"))
-    c.trigger = p.trigger == "seconds" ? "every_seconds" : p.trigger == "young-daly" ? "young_daly" : p.trigger == "adaptive" ? "adaptive" : "every_n";
-  else if (given("--every"))
-    c.trigger = "every_n";
-  if (c.trigger == "every_n" && given("--every") && p.every == 0) c.trigger = "never";  // --every 0: none periodic
-  if (given("--async")) c.async = p.async == "on";
-  if (given("--lock-lease")) c.lock_lease_seconds = p.lock_lease;
-  if (given("--preemption")) {
-    if (p.preemption == "off") c.preemption.signals.clear();
-    else if (c.preemption.signals.empty()) c.preemption.signals = strata::preemption::options{}.signals;
-    c.preemption.on_signal = p.preemption == "exit" ? strata::preemption::action::exit : strata::preemption::action::stop;
-  }
-  return c;
 }
 
 int simulate(strata::comm::mpi const& world, params const& p, strata::checkpoint::configuration const& cfg) {

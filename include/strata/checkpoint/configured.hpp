@@ -7,13 +7,12 @@
 /// \code
 /// strata::checkpoint::configuration cfg;
 /// cfg.directory = "ckpt";                                                  // the program's defaults
-/// cfg = strata::checkpoint::load_configuration(cfg);                       // STRATA_CONFIG, STRATA_*
+/// cfg = strata::checkpoint::load_configuration(cfg);  // STRATA_CONFIG, STRATA_* (configuration_file.hpp)
 /// strata::configured_checkpointer<> ckpt{MPI_COMM_WORLD, strata::checkpoint::to_options(cfg)};
 /// \endcode
 
 #include <strata/checkpoint/checkpointer.hpp>
 #include <strata/checkpoint/configuration.hpp>
-#include <strata/checkpoint/configuration_file.hpp>
 #include <strata/retention/any.hpp>
 #include <strata/snapshot/any.hpp>
 #include <strata/snapshot/compressed.hpp>
@@ -109,8 +108,10 @@ inline snapshot::any make_snapshot(configuration const& c) {
     return detail::incremental_of(c, std::make_index_sequence<std::size(incremental_block_sizes)>{});
   if (c.snapshot == "compressed" && c.compressed_inner == "full") {
 #ifdef STRATA_HAVE_ZSTD
-    return snapshot::compressed<snapshot::full>{.inner = {.block_bytes = c.full_block_bytes},
-                                                .codec = {.level = static_cast<int>(c.compressed_level)}};
+    snapshot::compressed<snapshot::full> z{};
+    z.inner.block_bytes = c.full_block_bytes;
+    z.codec.level = static_cast<int>(c.compressed_level);
+    return z;
 #else
     throw usage_error("snapshot 'compressed' needs strata built with zstd (libzstd-dev)");
 #endif

@@ -26,8 +26,8 @@ class any {
   /// \brief Holds `retention::keep_last<>{}`.
   any() : any(keep_last<>{}) {}
   /// \brief Holds a copy of `r`.
-  template <policy R>
-    requires(!std::same_as<std::remove_cvref_t<R>, any>)
+  template <class R>  // "not any" first: checking policy<any> here would recurse through the copy constructor
+    requires(!std::same_as<std::remove_cvref_t<R>, any> && policy<R>)
   any(R r) : p_(std::make_unique<model<R>>(std::move(r))) {}  // NOLINT: implicit, like a value
   any(any const& o) : p_(o.p_->clone()) {}
   any(any&&) noexcept = default;

@@ -41,8 +41,8 @@ class any {
   /// \brief Holds `snapshot::full{}`.
   any() : any(full{}) {}
   /// \brief Holds a copy of `s`.
-  template <strategy S>
-    requires(!std::same_as<std::remove_cvref_t<S>, any>)
+  template <class S>  // "not any" first: checking strategy<any> here would recurse through the copy constructor
+    requires(!std::same_as<std::remove_cvref_t<S>, any> && strategy<S>)
   any(S s) : p_(std::make_unique<model<S>>(std::move(s))) {}  // NOLINT: implicit, like a value
   any(any const& o) : p_(o.p_->clone()) {}
   any(any&&) noexcept = default;

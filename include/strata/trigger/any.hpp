@@ -25,8 +25,8 @@ class any {
   /// \brief Holds `trigger::every_n{}`.
   any() : any(every_n{}) {}
   /// \brief Holds a copy of `t`.
-  template <policy T>
-    requires(!std::same_as<std::remove_cvref_t<T>, any>)
+  template <class T>  // "not any" first: checking policy<any> here would recurse through the copy constructor
+    requires(!std::same_as<std::remove_cvref_t<T>, any> && policy<T>)
   any(T t) : p_(std::make_unique<model<T>>(std::move(t))) {}  // NOLINT: implicit, like a value
   any(any const& o) : p_(o.p_->clone()) {}
   any(any&&) noexcept = default;
