@@ -7,6 +7,10 @@
 #  3. <prefix>/bin/strata_inspect --help runs;
 #  4. tests/consumer built with the default device system (OMP here), runs under mpiexec -n 2,
 #     both header-only (consumer) and with strata::separate (consumer_separate);
+#  4b. with the C API in the package: consumer_c (CMake, strata::c) and the same C file built by
+#     hand with mpicc and the flags docs/c-fortran.md gives, both run under mpiexec -n 2;
+#  4c. with the Fortran module in the package: consumer_f (CMake, strata::fortran) and by hand with
+#     mpifort, both run under mpiexec -n 2;
 #  5. consumer_system configured with -DSTRATA_THRUST_DEVICE_SYSTEM=CPP: built and run;
 #  6. when nvcc exists, consumer_system compiled by nvcc as CUDA (sm_90), one TU, not run
 #     (skipped, with a message, without nvcc or with STRATA_TEST_NVCC=none).
@@ -52,6 +56,30 @@ quiet "$cmake" --build "$work/build-default" -j 2
 "$mpiexec" -n 2 "$@" "$work/build-default/consumer_separate" "$work/ckpt-separate"
 "$work/build-default/consumer_system"
 t "default system: built and ran"
+if [ -f "$prefix/include/strata/c/strata.h" ]; then
+  [ -x "$work/build-default/consumer_c" ] || { echo "consumer_test: FAILED: the package has strata/c/strata.h but no strata::c"; exit 1; }
+  "$mpiexec" -n 2 "$@" "$work/build-default/consumer_c" "$work/ckpt-c"
+  mpicc=${MPICC:-mpicc}
+  libdir=$(dirname "$(find "$prefix" -name libstrata_c.a | head -n 1)")
+  # The Makefile-style build of docs/c-fortran.md (toml++, zstd, ISA-L where this strata has them).
+  extra=()
+  for lib in tomlplusplus zstd isal; do
+    if "$cxx" -l$lib -shared -o /dev/null -x c /dev/null 2>/dev/null; then extra+=(-l$lib); fi
+  done
+  quiet "$mpicc" -std=c99 -Wall -Wextra -Werror -I"$prefix/include" "$src/tests/consumer/c_api.c" -c -o "$work/c_api.o"
+  quiet "$mpicc" "$work/c_api.o" -L"$libdir" -lstrata_c "${extra[@]}" -fopenmp -lstdc++ -lm -o "$work/consumer_c_mpicc"
+  "$mpiexec" -n 2 "$@" "$work/consumer_c_mpicc" "$work/ckpt-c-mpicc"
+  t "C API: strata::c and mpicc builds ran"
+fi
+if [ -f "$prefix/include/strata/fortran/strata_f.mod" ]; then
+  [ -x "$work/build-default/consumer_f" ] || { echo "consumer_test: FAILED: the package has strata_f.mod but no strata::fortran"; exit 1; }
+  "$mpiexec" -n 2 "$@" "$work/build-default/consumer_f" "$work/ckpt-f"
+  mpifort=${MPIFORT:-mpifort}
+  quiet "$mpifort" -I"$prefix/include/strata/fortran" "$src/tests/consumer/f_api.f90" -c -o "$work/f_api.o"
+  quiet "$mpifort" "$work/f_api.o" -L"$libdir" -lstrata_fortran -lstrata_c "${extra[@]}" -fopenmp -lstdc++ -lm -o "$work/consumer_f_mpifort"
+  "$mpiexec" -n 2 "$@" "$work/consumer_f_mpifort" "$work/ckpt-f-mpifort"
+  t "Fortran: strata::fortran and mpifort builds ran"
+fi
 
 # 5. The consumer picks CPP.
 quiet "$cmake" -S "$src/tests/consumer" -B "$work/build-cpp" "${common[@]}" -DSTRATA_THRUST_DEVICE_SYSTEM=CPP -DCONSUMER_EXPECT=CPP
