@@ -8,8 +8,10 @@
 /// (STRATA_SEPARATE_COMPILATION, see strata/config.hpp): then a file that checkpoints parses no
 /// commit path, no JSON and no storage internals.
 
+#include <strata/checkpoint/log_entry.hpp>
 #include <strata/checkpoint/options.hpp>
 #include <strata/checkpoint/retention.hpp>
+#include <strata/checkpoint/state_agreement.hpp>
 #include <strata/comm/concepts.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/comm/solo.hpp>
@@ -27,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -168,6 +171,30 @@ class checkpointer {
   /// \throws restore_error when versions exist but none can be used, or the newest was written by
   /// another number of ranks, or a protected name or type does not match (state is untouched then).
   std::optional<std::uint64_t> restore_latest();
+  /// \brief Collective, with `.replay_log`: `restore_latest()`, then `replay(entry)` on each rank for
+  /// every entry it appended after that version (after the start when there is none), in index
+  /// order. A restore killed during the replay and redone starts again from the version: each entry
+  /// is applied once to the state the run goes on with. `restore(version)` replays nothing: it keeps
+  /// the later entries in `rank-<R>.wal.branch-<version>` and the log goes on from the version.
+  /// \throws restore_error on every rank when a rank's log cannot be replayed (entries dropped by a
+  /// newer version that could not be restored; damage; `replay` threw) or, from `restore_latest()`
+  /// without a replay function, when a rank's log holds entries after the version.
+  std::optional<std::uint64_t> restore_latest(checkpoint::log_replayer replay);
+  /// \brief Appends `entry` to this rank's application log (`.replay_log`; not collective); it is
+  /// durable per `.log_fsync` when this returns. \returns its index (consecutive on each rank).
+  std::uint64_t append_log(std::span<const std::byte> entry);
+  /// \brief `append_log` of a trivially copyable value's bytes (read back with `log_entry::as<T>()`).
+  template <class T>
+    requires std::is_trivially_copyable_v<T> && (!std::is_convertible_v<T const&, std::span<const std::byte>>)
+  std::uint64_t append_log(T const& value) {
+    return append_log(std::span<const std::byte>(reinterpret_cast<std::byte const*>(&value), sizeof(T)));
+  }
+  /// \brief Collective: compares `digest`, of state the application keeps equal on every rank, across
+  /// the ranks (`what` names it in messages; the regions protected `strata::replicated` are compared
+  /// and repaired by every restore). \returns the ranks that differ from the majority, and a rank
+  /// holding the majority's value, to repair from. \throws restore_error on every rank when no value
+  /// is held by a majority.
+  checkpoint::state_agreement compare_state(std::uint64_t digest, std::string const& what = "the state digest");
   /// \brief Collective: restores exactly `version` (rolling back); later checkpoints start a new branch.
   std::uint64_t restore(std::uint64_t version);
   /// \brief Collective: drains pending work. Async: returns once every queued version is committed;

@@ -11,6 +11,7 @@
 #include <strata/checkpoint/preemption.hpp>
 #include <strata/checkpoint/retention.hpp>
 #include <strata/error.hpp>
+#include <strata/replay/fsync_policy.hpp>
 #include <strata/trigger/adaptive.hpp>
 #include <strata/trigger/every_n.hpp>
 #include <strata/trigger/every_seconds.hpp>
@@ -68,6 +69,9 @@ struct configuration {
   std::filesystem::path metrics_file;
   double metrics_period_seconds = 0.0;
   double progress_after_seconds = 5.0;
+  bool replay_log = false;             ///< the application log (SPEC R9)
+  std::filesystem::path log_directory; ///< empty: <directory>/.strata.log
+  replay::fsync_policy log_fsync = replay::fsync_policy::every_record;
   preemption::options preemption{};
 
   // Snapshot: "full", "incremental" or "compressed" (zstd over `compressed_inner`).
@@ -179,6 +183,15 @@ inline std::span<const config_key> config_keys() {
       {"metrics_file", value_type::text, [](c& x, v y) { x.metrics_file = get<std::string>(y); }},
       {"metrics_period", value_type::real, [](c& x, v y) { x.metrics_period_seconds = get<double>(y); }},
       {"progress_after", value_type::real, [](c& x, v y) { x.progress_after_seconds = get<double>(y); }},
+      {"replay_log", value_type::boolean, [](c& x, v y) { x.replay_log = get<bool>(y); }},
+      {"log_directory", value_type::text, [](c& x, v y) { x.log_directory = get<std::string>(y); }},
+      {"log_fsync", value_type::text,
+       [](c& x, v y) {
+         auto const& s = choose(get<std::string>(y), {"every_record", "every_n", "never"});
+         x.log_fsync = s == "never"     ? replay::fsync_policy::never
+                       : s == "every_n" ? replay::fsync_policy::every_n
+                                        : replay::fsync_policy::every_record;
+       }},
       {"preemption.signals", value_type::text_list,
        [](c& x, v y) {
          auto const& names = get<std::vector<std::string>>(y);

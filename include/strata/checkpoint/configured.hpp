@@ -177,6 +177,9 @@ typename configured_checkpointer<Comm>::options to_options(configuration const& 
   o.metrics_file = c.metrics_file;
   o.metrics_period = std::chrono::duration<double>(c.metrics_period_seconds);
   o.progress_after = std::chrono::duration<double>(c.progress_after_seconds);
+  o.replay_log = c.replay_log;
+  o.log_directory = c.log_directory;
+  o.log_fsync = c.log_fsync;
   return o;
 }
 

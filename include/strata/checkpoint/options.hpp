@@ -4,6 +4,7 @@
 
 #include <strata/checkpoint/log.hpp>
 #include <strata/checkpoint/preemption_options.hpp>
+#include <strata/replay/fsync_policy.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -38,7 +39,7 @@ namespace checkpoint {
 /// Designated initialisers must name the members in this order: directory, trigger, retention,
 /// snapshot, storage, consistency, verify_after_write, check_free_space, async, memory_limit_bytes,
 /// log_level, log, lock_directory, lock_lease, preemption, allow_resize, metrics, metrics_file,
-/// metrics_period, progress_after (any may be left out;
+/// metrics_period, progress_after, replay_log, log_directory, log_fsync (any may be left out;
 /// `tests/unit/checkpoint/test_checkpointer_options.cpp` compiles them all in this order). Each
 /// is checked at construction: a value that cannot work is a `usage_error` on every rank naming
 /// the option.
@@ -85,6 +86,16 @@ struct basic_options {
   /// A checkpoint or restore still running after this long gets a progress line from rank 0, and
   /// another every as long (infinity: none).
   std::chrono::duration<double> progress_after{5.0};
+  /// The application log (SPEC R9): `append_log(entry)` between checkpoints; a commit drops the
+  /// entries the version includes; `restore_latest(replay)` restores the newest version, then calls
+  /// `replay` for each later entry in order — each applied exactly once, even when a restore is
+  /// killed and redone. One log per rank, `rank-<R>.wal` in `log_directory`.
+  bool replay_log = false;
+  /// Where the ranks' logs are (empty: `<directory>/.strata.log`, on the checkpoints' file system).
+  std::filesystem::path log_directory;
+  /// When an appended entry is durable: `every_record` (when `append_log` returns, even across a
+  /// power cut), `every_n`, or `never` (survives a killed process, not a lost node).
+  replay::fsync_policy log_fsync = replay::fsync_policy::every_record;
 };
 
 }  // namespace checkpoint

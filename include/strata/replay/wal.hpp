@@ -12,6 +12,7 @@
 /// an index the caller keeps, so it is idempotent even when interrupted and redone.
 
 #include <strata/checkpoint/log.hpp>
+#include <strata/replay/fsync_policy.hpp>
 #include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
 
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -38,12 +40,6 @@
 
 namespace strata::replay {
 
-/// \brief When appended records are forced to stable storage.
-enum class fsync_policy {
-  every_record,  ///< fsync after each append: a returned append survives a power cut
-  every_n,       ///< fsync every `fsync_every` appends (and on `sync()`): a process kill loses nothing
-  never,         ///< leave it to the OS (and `sync()`): survives a process kill, not a power cut
-};
 
 /// \brief Options of a write-ahead log.
 struct wal_options {
@@ -51,6 +47,10 @@ struct wal_options {
   std::size_t fsync_every = 64;                        ///< for `fsync_policy::every_n`
   std::size_t max_record_bytes = std::size_t{1} << 26; ///< larger appends are refused; larger lengths on disk are corruption
   std::function<void(std::string_view)> log;           ///< where notices go (default: stderr)
+  /// A record whose checksum holds but whose index is not the next one (a gap, or an index
+  /// repeated: never a torn write) ends the log like damage (false), or makes opening throw
+  /// `strata::error` naming the file and both indices (true: what the checkpointer's log does).
+  bool refuse_sequence_break = false;
 };
 
 /// \brief One record of the log.
@@ -168,6 +168,39 @@ class wal {
     unsynced_ = 0;
   }
 
+  /// \brief Atomically drops the records with index <= `index` and keeps the later ones (after a
+  /// checkpoint that includes those records); the header's base becomes `index`. A crash leaves
+  /// either log intact. Nothing happens when `index` is not above the base.
+  void truncate_through(std::uint64_t index) {
+    if (index <= base_index_) return;
+    if (index > last_index_)
+      throw usage_error("wal " + path_.string() + ": cannot truncate through index " + std::to_string(index) +
+                        ", the log ends at " + std::to_string(last_index_));
+    auto const bytes = read_file();
+    std::size_t off = header_bytes;
+    std::size_t dropped = 0;
+    while (off + record_header_bytes <= bytes.size()) {
+      wal_entry e;
+      std::size_t const len = decode_header(bytes.data() + off, e);
+      if (e.index > index) break;
+      off += record_header_bytes + len;
+      ++dropped;
+    }
+    std::byte header[header_bytes];
+    encode_header(header, index);
+    std::span<const std::byte> const pieces[] = {std::span<const std::byte>(header),
+                                                 std::span<const std::byte>(bytes).subspan(std::min(off, bytes.size()))};
+    strata::detail::replace_file(path_, std::span(pieces), report());
+    sync_dir();
+    close_fd();
+    fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+    if (fd_ < 0) throw_errno("open");
+    base_index_ = index;
+    records_ -= std::min(records_, dropped);
+    bytes_ = header_bytes + (bytes.size() - std::min(off, bytes.size()));
+    unsynced_ = 0;
+  }
+
   [[nodiscard]] std::uint64_t base_index() const noexcept { return base_index_; }
   [[nodiscard]] std::uint64_t last_index() const noexcept { return last_index_; }
   /// \brief The term of the newest record (0 for an empty log).
@@ -277,6 +310,10 @@ class wal {
       }
       if (e.index != last_index_ + 1) {
         reason = "index " + std::to_string(e.index) + " where " + std::to_string(last_index_ + 1) + " was expected";
+        if (opt_.refuse_sequence_break)
+          throw error("wal " + path_.string() + ": the record at offset " + std::to_string(off) + " has " + reason +
+                      " (" + (e.index <= last_index_ ? "a repeated index" : "a gap") +
+                      "); its checksum holds, so this is not a torn write: refusing to open the log");
         break;
       }
       last_index_ = e.index;

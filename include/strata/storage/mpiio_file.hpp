@@ -189,7 +189,7 @@ class mpiio_file {
         out.all.push_back(*f);
       } else if (auto t = detail::parse_version(n, ".mpiio.tmp")) {
         out.all.push_back(*t);
-      } else if (n.rfind(".probe.r", 0) != 0 && !n.ends_with(".tmp")) {
+      } else if (n.rfind(".probe.r", 0) != 0 && n != ".strata.log" && !n.ends_with(".tmp")) {
         out.foreign.push_back((st_->dir / n).string());
       }
     }

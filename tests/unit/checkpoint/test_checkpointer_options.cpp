@@ -62,6 +62,9 @@ TEST_CASE("options: every member, in declaration order, as designated initialise
       .metrics_file = {},
       .metrics_period = std::chrono::duration<double>(0.0),
       .progress_after = std::chrono::duration<double>(5.0),
+      .replay_log = false,
+      .log_directory = {},
+      .log_fsync = replay::fsync_policy::every_record,
   };
   solo_ckpt ck{comm::solo{}, all};
   std::uint64_t x = 0;

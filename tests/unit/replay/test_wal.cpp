@@ -194,3 +194,50 @@ TEST_CASE("wal with a damaged header is moved aside, not reused", "[replay][wal]
   CHECK(fs::exists(file.string() + ".corrupt"));
   CHECK(w.append(1, {}) == 1);
 }
+
+TEST_CASE("wal truncate_through drops the records a checkpoint includes and keeps the later ones", "[replay][wal]") {
+  tmp_dir d{"truncate_through"};
+  auto const p = d.path / "log.wal";
+  {
+    wal w{p};
+    for (int i = 1; i <= 5; ++i) w.append(1, bytes_of("e" + std::to_string(i)));
+    w.truncate_through(3);
+    CHECK(w.base_index() == 3);
+    CHECK(w.size() == 2);
+    CHECK(w.append(2, bytes_of("e6")) == 6);
+    w.truncate_through(2);  // not above the base: nothing happens
+    CHECK(w.base_index() == 3);
+    CHECK_THROWS_AS(w.truncate_through(7), strata::usage_error);  // past the end
+  }
+  wal w{p};  // what the truncation left is what a reopen reads
+  auto const e = w.entries();
+  REQUIRE(e.size() == 3);
+  CHECK(e[0].index == 4);
+  CHECK(e[0].data == bytes_of("e4"));
+  CHECK(e[2].index == 6);
+  CHECK(e[2].term == 2);
+  w.truncate_through(6);
+  CHECK(w.size() == 0);
+  CHECK(w.file_bytes() == wal::header_bytes);
+  CHECK(w.append(3, bytes_of("e7")) == 7);
+}
+
+TEST_CASE("wal refuse_sequence_break: a repeated index with a valid checksum is an error, not a cut", "[replay][wal]") {
+  tmp_dir d{"sequence_break"};
+  auto const p = d.path / "log.wal";
+  {
+    wal w{p};
+    for (int i = 1; i <= 3; ++i) w.append(1, bytes_of("abcd"));
+  }
+  std::string bytes;
+  {
+    std::ifstream in{p, std::ios::binary};
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::ofstream{p, std::ios::binary | std::ios::app} << bytes.substr(bytes.size() - (wal::record_header_bytes + 4));
+  REQUIRE_THROWS_WITH((wal{p, {.refuse_sequence_break = true}}),
+                      Catch::Contains("index 3 where 4 was expected") && Catch::Contains("a repeated index") &&
+                          Catch::Contains(p.string()));
+  wal w{p, {.log = [](std::string_view) {}}};  // by default the break ends the log like damage
+  CHECK(w.last_index() == 3);
+}

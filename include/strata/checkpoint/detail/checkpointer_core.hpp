@@ -5,8 +5,10 @@
 
 #include <strata/checkpoint/checkpointer.hpp>
 #include <strata/checkpoint/async_writer.hpp>
+#include <strata/checkpoint/detail/app_log.hpp>
 #include <strata/checkpoint/fault_points.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
+#include <strata/checkpoint/detail/replica_check.hpp>
 #include <strata/checkpoint/detail/resize_plan.hpp>
 #include <strata/checkpoint/detail/shard_reader.hpp>
 #include <strata/checkpoint/log.hpp>
@@ -112,7 +114,9 @@ class checkpointer_core {
       why = e.what();
     }
     if (why.empty() && opt_.async) why = thread_support_problem();
+    if (why.empty() && opt_.replay_log) why = open_app_log();
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
+    if (alog_) registry_.protect(checkpoint::detail::log_region_name, alog_->mark());
     if (opt_.async) {
       wcomm_.emplace(checkpoint::detail::duplicate_for_writer(comm_));
       writer_ = std::make_unique<checkpoint::async_writer<job>>([this](job& j) { run_job(j); });
@@ -146,8 +150,7 @@ class checkpointer_core {
   /// Thrust device vector's bytes are, for a device-aware snapshot; empty otherwise).
   void protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how,
                       snapshot::device_view device) {
-    if (name == checkpoint::detail::layout_region_name)
-      throw usage_error("protect: the name '" + name + "' is reserved by strata");
+    if (hidden_region(name)) throw usage_error("protect: the name '" + name + "' is reserved by strata");
     registry_.add(name, std::move(r), range, how);
     if (how.how != state::layout::kind::per_rank) refresh_layouts();
     if constexpr (snapshot::device_aware<Snapshot>)
@@ -203,10 +206,30 @@ class checkpointer_core {
   /// Falls back to older versions with a warning; returns nullopt when the directory holds none.
   /// \throws restore_error when versions exist but none can be used, or the newest was written by
   /// another number of ranks, or a protected name or type does not match (state is untouched then).
-  std::optional<std::uint64_t> restore_latest() { return restore_impl(std::nullopt); }
+  std::optional<std::uint64_t> restore_latest() { return restore_impl(std::nullopt, nullptr); }
+  /// \brief Collective: `restore_latest()`, then `replay(entry)` for every application-log entry
+  /// appended after that version (`.replay_log`), in index order on each rank.
+  std::optional<std::uint64_t> restore_latest(checkpoint::log_replayer replay) { return restore_impl(std::nullopt, &replay); }
+
+  /// \brief Appends one entry to this rank's application log (`.replay_log`); returns its index.
+  std::uint64_t append_log(std::span<const std::byte> entry) {
+    if (!alog_) throw usage_error("append_log: the application log is off; construct the checkpointer with .replay_log = true");
+    return alog_->append(entry);
+  }
+
+  /// \brief Collective: compares `digest` (of state the application keeps the same on every rank)
+  /// across the ranks; a rank that differs from the majority is named in a warning. \throws
+  /// restore_error on every rank when no digest is held by a majority.
+  checkpoint::state_agreement compare_state(std::uint64_t digest, std::string const& what) {
+    auto a = checkpoint::detail::majority(comm_.all_gather(digest), what);
+    if (!a.agreed() && comm_.rank() == 0)
+      log_.warn(what + ": " + checkpoint::detail::rank_list(a.differing) + " differ from the majority (rank " +
+                std::to_string(a.source) + " holds its value)");
+    return a;
+  }
 
   /// \brief Collective: restores exactly `version` (rolling back); later checkpoints start a new branch.
-  std::uint64_t restore(std::uint64_t version) { return *restore_impl(version); }
+  std::uint64_t restore(std::uint64_t version) { return *restore_impl(version, nullptr); }
 
   /// \brief Collective: drains pending work. Async: returns once every queued version is committed;
   /// throws `checkpoint_error` on every rank if one failed. A background flush to a slow level
@@ -262,7 +285,25 @@ class checkpointer_core {
     std::vector<std::uint64_t> depends_on;
     double encode_seconds = 0;  ///< figures of the caller's part, for the metrics at commit
     double stall_seconds = 0;
+    std::uint64_t log_index = 0;  ///< `.replay_log`: the newest application-log entry the version includes
   };
+
+  /// The regions strata protects for itself (names reserved).
+  static bool hidden_region(std::string const& name) {
+    return name == checkpoint::detail::layout_region_name || name == checkpoint::detail::log_region_name;
+  }
+
+  /// `.replay_log`: opens this rank's log (empty: opened; else why not).
+  std::string open_app_log() {
+    auto const dir = opt_.log_directory.empty() ? opt_.directory / ".strata.log" : opt_.log_directory;
+    auto const file = dir / ("rank-" + std::to_string(comm_.rank()) + ".wal");
+    try {
+      alog_.emplace(file, opt_.log_fsync, log_, comm_.rank());
+    } catch (std::exception const& e) {
+      return "rank " + std::to_string(comm_.rank()) + ": cannot open the application log " + file.string() + ": " + e.what();
+    }
+    return {};
+  }
 
   static std::string thread_support_problem() {
     if constexpr (std::same_as<Comm, comm::mpi>) {
@@ -380,7 +421,9 @@ class checkpointer_core {
     }
     next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
     if (writer_) make_room();
+    std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
     job j = encode(v);
+    j.log_index = log_index;
     if (writer_) stage(j);
     auto const t1 = trigger::clock::now();
     j.encode_seconds = sec(t1 - t0).count();
@@ -587,6 +630,7 @@ class checkpointer_core {
     }
     remember_commit(c, v, id, record);
     deps_[v] = j.depends_on;
+    if (alog_) alog_->committed(j.log_index, log_);
     if (c.rank() == 0)
       log_.info("committed version " + std::to_string(v) + " at step " + std::to_string(j.step) + " (" +
                 std::to_string(j.shard.bytes()) + " bytes on rank 0" +
@@ -757,6 +801,10 @@ class checkpointer_core {
     for (auto const& r : registry_) {
       auto const name = r->info().name;
       if (name == checkpoint::detail::layout_region_name) continue;
+      if (name == checkpoint::detail::log_region_name) {
+        why = "the application log (option .replay_log) is kept per rank";
+        return false;
+      }
       if (registry_.layout_of(name).how == state::layout::kind::per_rank) {
         why = "region '" + name + "' is per-rank state; declare it strata::distributed or strata::replicated "
               "to restore on another rank count";
@@ -997,7 +1045,7 @@ class checkpointer_core {
       for (auto const& r : registry_) {
         auto const name = r->info().name;
         auto const* it = find_region(regions, name);
-        if (!it && name == checkpoint::detail::layout_region_name) continue;  // older checkpoint
+        if (!it && hidden_region(name)) continue;  // older checkpoint, or taken before the log was on
         if (!it)
           throw usage_error("protected region '" + name + "' is not in version " + std::to_string(v) + " (" +
                             opt_.storage.shard_location(v, rank) + ")");
@@ -1014,8 +1062,7 @@ class checkpointer_core {
   /// A region that version v's restore would resize: refused without `.allow_resize`, else noted
   /// for the log (a warning when the container held elements: likely not what the program expects).
   void note_resize(state::region_info const& now, state::region_info const& saved, std::uint64_t v) {
-    if (!now.resizable || now.kind == state::region_kind::user || saved.count == now.count ||
-        now.name == checkpoint::detail::layout_region_name)
+    if (!now.resizable || now.kind == state::region_kind::user || saved.count == now.count || hidden_region(now.name))
       return;
     auto const sizes = "from " + std::to_string(now.count) + " to " + std::to_string(saved.count) +
                        " elements (its size in version " + std::to_string(v) + ")";
@@ -1055,7 +1102,7 @@ class checkpointer_core {
     };
   }
 
-  std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact) {
+  std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact, checkpoint::log_replayer const* replay) {
     auto const t0 = trigger::clock::now();
     std::unique_ptr<checkpoint::detail::progress_watch> watch;
     if (comm_.rank() == 0)
@@ -1118,7 +1165,20 @@ class checkpointer_core {
                             " is complete and valid on every rank (see the warnings above); move the directory "
                             "aside to start afresh");
       discover_next_version();
+      if (alog_) {
+        alog_->forget_mark();
+        check_app_log("the start (no version restored)", replay);
+        replay_app_log(std::nullopt, false, replay);
+      }
       return std::nullopt;
+    }
+    bool const rollback = exact.has_value();  // restore(version): the log's later entries are set aside
+    if (alog_ && !resized_) {
+      // Where the replay starts, checked before any state changes.
+      alog_->forget_mark();
+      if (auto const* it = find_region(regions, checkpoint::detail::log_region_name); it && it->payload.size() == 16)
+        std::memcpy(alog_->mark().data(), it->payload.data(), 16);
+      if (!rollback) check_app_log("version " + std::to_string(*chosen), replay);
     }
     if (resized_) {
       apply_resized();
@@ -1130,8 +1190,14 @@ class checkpointer_core {
         if (!it || name == checkpoint::detail::layout_region_name) continue;  // ours, not saved state
         r->load(it->info, it->payload);
       }
+      // SPEC R10d: the ranks' copies of replicated regions compared; a minority's repaired.
+      checkpoint::detail::check_replicas(comm_, registry_, *chosen, log_, [&](std::string const& name) {
+        auto const* it = find_region(regions, name);
+        return it ? it->payload : std::span<const std::byte>{};
+      });
     }
     for (auto const& [warning, line] : resize_notes_) warning ? log_.warn(line) : log_.info(line);
+    if (alog_) replay_app_log(*chosen, rollback, replay);
     for (auto const& d : regions)
       if (!registry_.find(d.info.name))
         log_.warn("version " + std::to_string(*chosen) + " holds region '" + d.info.name +
@@ -1159,6 +1225,40 @@ class checkpointer_core {
                                                     std::to_string(*next_version_)
                                               : std::string{}));
     return chosen;
+  }
+
+  /// Collective, before a restore changes any state: this rank's application-log entries after the
+  /// restored mark can be replayed (none dropped, and a replay function given when there are any).
+  void check_app_log(std::string const& restored, checkpoint::log_replayer const* replay) {
+    std::string why = alog_->gap(restored);
+    if (why.empty() && !replay)
+      if (auto const n = alog_->pending())
+        why = "rank " + std::to_string(comm_.rank()) + ": the application log " + alog_->path().string() + " holds " +
+              std::to_string(n) + " entries appended after " + restored +
+              "; restore with restore_latest(replay) to apply them, or move the log aside to drop them";
+    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw restore_error(a.reason);
+  }
+
+  /// Collective, once the state of `v` (or the start) is loaded: the log's later entries replayed
+  /// (`rollback`: set aside instead, for they belong to the history left behind).
+  void replay_app_log(std::optional<std::uint64_t> v, bool rollback, checkpoint::log_replayer const* replay) {
+    std::string why, aside;
+    std::uint64_t applied = 0;
+    try {
+      if (rollback) aside = alog_->branch(*v);
+      else if (replay) applied = alog_->replay(*replay);
+      alog_->settle(log_);
+    } catch (std::exception const& e) {
+      why = "rank " + std::to_string(comm_.rank()) + ": replaying the application log " + alog_->path().string() +
+            ": " + e.what();
+    }
+    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw restore_error(a.reason);
+    if (!aside.empty())
+      log_.info("restored version " + std::to_string(*v) + " (a rollback): the application log's later entries are kept in " + aside);
+    auto const total = comm_.all_reduce(applied, comm::reduce_op::sum);
+    if (comm_.rank() == 0 && total)
+      log_.info("replayed " + std::to_string(total) + " application-log entries (all ranks) after " +
+                (v ? "version " + std::to_string(*v) : std::string("the start")));
   }
 
   /// Collective after version v was restored in `seconds`: this rank's figures, those reduced over the
@@ -1203,6 +1303,7 @@ class checkpointer_core {
   std::unique_ptr<strata::metrics::registry> own_metrics_;  ///< without `.metrics`
   checkpoint::metric_set m_{};              ///< in metrics(); updated by the caller's thread and the writer's
   std::unique_ptr<strata::metrics::prometheus_file> prom_;  ///< rank 0, with `.metrics_file`
+  std::optional<checkpoint::detail::app_log> alog_;         ///< `.replay_log`: this rank's application log
   std::mutex prom_mu_;
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained

@@ -45,6 +45,16 @@ std::uint64_t STRATA_CKPT::checkpoint() { return core_->checkpoint(); }
 STRATA_CKPT_TEMPLATE
 std::optional<std::uint64_t> STRATA_CKPT::restore_latest() { return core_->restore_latest(); }
 STRATA_CKPT_TEMPLATE
+std::optional<std::uint64_t> STRATA_CKPT::restore_latest(checkpoint::log_replayer replay) {
+  return core_->restore_latest(replay);
+}
+STRATA_CKPT_TEMPLATE
+std::uint64_t STRATA_CKPT::append_log(std::span<const std::byte> entry) { return core_->append_log(entry); }
+STRATA_CKPT_TEMPLATE
+strata::checkpoint::state_agreement STRATA_CKPT::compare_state(std::uint64_t digest, std::string const& what) {
+  return core_->compare_state(digest, what);
+}
+STRATA_CKPT_TEMPLATE
 std::uint64_t STRATA_CKPT::restore(std::uint64_t version) { return core_->restore(version); }
 STRATA_CKPT_TEMPLATE
 void STRATA_CKPT::wait() { core_->wait(); }
