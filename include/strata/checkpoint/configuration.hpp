@@ -79,6 +79,8 @@ struct configuration {
   std::uint64_t full_block_bytes = 64 * 1024;         ///< full: block hashes of replicated/distributed regions
   std::uint64_t incremental_block_bytes = 64 * 1024;  ///< incremental: one of `incremental_block_sizes`
   std::uint64_t incremental_max_chain = 8;
+  double incremental_rebase_fraction = 0.5;           ///< a delta this large (of the state) or more: a base instead
+  std::uint64_t full_sample_every = 32;               ///< full: one block in this many hashed to estimate change
   std::string compressed_inner = "incremental";       ///< "full" or "incremental"
   std::int64_t compressed_level = 1;                  ///< zstd level
 
@@ -231,6 +233,9 @@ inline std::span<const config_key> config_keys() {
        }},
       {"snapshot.incremental.max_chain", value_type::count,
        [](c& x, v y) { x.incremental_max_chain = get<std::uint64_t>(y); }},
+      {"snapshot.incremental.rebase_fraction", value_type::real,
+       [](c& x, v y) { x.incremental_rebase_fraction = get<double>(y); }},
+      {"snapshot.full.sample_every", value_type::count, [](c& x, v y) { x.full_sample_every = get<std::uint64_t>(y); }},
       {"snapshot.compressed.inner", value_type::text,
        [](c& x, v y) { x.compressed_inner = choose(get<std::string>(y), {"full", "incremental"}); }},
       {"snapshot.compressed.level", value_type::integer, [](c& x, v y) { x.compressed_level = get<std::int64_t>(y); }},
@@ -266,6 +271,7 @@ inline std::span<const config_key> config_keys() {
       {"trigger.adaptive.first_steps", value_type::count, [](c& x, v y) { x.adaptive.first_steps = get<std::uint64_t>(y); }},
       {"trigger.adaptive.low", value_type::real, [](c& x, v y) { x.adaptive.low = get<double>(y); }},
       {"trigger.adaptive.high", value_type::real, [](c& x, v y) { x.adaptive.high = get<double>(y); }},
+      {"trigger.adaptive.max_overhead", value_type::real, [](c& x, v y) { x.adaptive.max_overhead = get<double>(y); }},
       {"retention.kind", value_type::text, [](c& x, v y) { x.retention = choose(get<std::string>(y), {"keep_last"}); }},
       {"retention.keep_last.count", value_type::count,
        [](c& x, v y) { x.keep_last.count = static_cast<std::size_t>(get<std::uint64_t>(y)); }},
@@ -362,6 +368,8 @@ inline void check_group(configuration const& c, std::string const& g) {
     strata::detail::require_at_least("full", "block_bytes", c.full_block_bytes, 1);
   } else if (g == "snapshot.incremental") {
     strata::detail::require_at_least("incremental", "max_chain", c.incremental_max_chain, 1, "1: every version a full base");
+    strata::detail::require(c.incremental_rebase_fraction > 0, "incremental", "rebase_fraction",
+                            strata::detail::number(c.incremental_rebase_fraction), "must be above 0 (above 1: never a base early)");
   } else if (g == "snapshot.compressed") {
 #ifdef STRATA_HAVE_ZSTD
     require(c.compressed_level >= ZSTD_minCLevel() && c.compressed_level <= ZSTD_maxCLevel(), "zstd_codec", "level",

@@ -47,6 +47,7 @@ template <std::size_t B>
 snapshot::any incremental_snapshot(configuration const& c) {
   snapshot::incremental<B> inc{};
   inc.max_chain = static_cast<std::size_t>(c.incremental_max_chain);
+  inc.rebase_fraction = c.incremental_rebase_fraction;
   if (c.snapshot != "compressed") return inc;
 #ifdef STRATA_HAVE_ZSTD
   snapshot::compressed<snapshot::incremental<B>> z{};
@@ -103,13 +104,14 @@ auto multilevel_of(configuration const& c, Fast fast) {
 
 /// \brief The snapshot strategy `c` chooses, with its parameters.
 inline snapshot::any make_snapshot(configuration const& c) {
-  if (c.snapshot == "full") return snapshot::full{.block_bytes = c.full_block_bytes};
+  if (c.snapshot == "full") return snapshot::full{.block_bytes = c.full_block_bytes, .sample_every = c.full_sample_every};
   if (c.snapshot == "incremental" || (c.snapshot == "compressed" && c.compressed_inner == "incremental"))
     return detail::incremental_of(c, std::make_index_sequence<std::size(incremental_block_sizes)>{});
   if (c.snapshot == "compressed" && c.compressed_inner == "full") {
 #ifdef STRATA_HAVE_ZSTD
     snapshot::compressed<snapshot::full> z{};
     z.inner.block_bytes = c.full_block_bytes;
+    z.inner.sample_every = c.full_sample_every;
     z.codec.level = static_cast<int>(c.compressed_level);
     return z;
 #else

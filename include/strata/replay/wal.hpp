@@ -103,13 +103,13 @@ class wal {
       throw usage_error("wal " + path_.string() + ": record of " + std::to_string(data.size()) +
                         " bytes exceeds max_record_bytes " + std::to_string(opt_.max_record_bytes));
     std::uint64_t const index = last_index_ + 1;
-    std::vector<std::byte> buf(record_header_bytes + data.size());
-    encode_record(buf.data(), term, index, data);
-    append_bytes(buf);
+    buf_.resize(record_header_bytes + data.size());  // kept between appends: no allocation per record
+    encode_record(buf_.data(), term, index, data);
+    append_bytes(buf_);
     last_index_ = index;
     last_term_ = term;
     ++records_;
-    bytes_ += buf.size();
+    bytes_ += buf_.size();
     ++unsynced_;
     if (opt_.fsync == fsync_policy::every_record ||
         (opt_.fsync == fsync_policy::every_n && unsynced_ >= opt_.fsync_every))
@@ -127,6 +127,14 @@ class wal {
   /// entry is then never applied twice, even when a replay is interrupted (an exception from `apply`) and redone.
   template <class F>
   std::uint64_t replay(std::uint64_t after_index, F&& apply) const {
+    return replay_views(after_index, [&](std::uint64_t term, std::uint64_t index, std::span<const std::byte> data) {
+      wal_entry const e{term, index, std::vector<std::byte>(data.begin(), data.end())};
+      apply(e);
+    });
+  }
+  /// \brief `replay` without a copy per record: `apply(term, index, data)`, `data` valid during the call.
+  template <class F>
+  std::uint64_t replay_views(std::uint64_t after_index, F&& apply) const {
     auto const bytes = read_file();
     std::size_t off = header_bytes;
     std::uint64_t applied = after_index;
@@ -135,9 +143,7 @@ class wal {
       std::size_t const len = decode_header(bytes.data() + off, e);
       if (off + record_header_bytes + len > bytes.size()) break;  // only possible if the file changed under us
       if (e.index > applied) {
-        auto const* p = bytes.data() + off + record_header_bytes;
-        e.data.assign(p, p + len);
-        apply(static_cast<wal_entry const&>(e));
+        apply(e.term, e.index, std::span<const std::byte>(bytes.data() + off + record_header_bytes, len));
         applied = e.index;
       }
       off += record_header_bytes + len;
@@ -363,6 +369,7 @@ class wal {
     std::swap(bytes_, o.bytes_);
     std::swap(unsynced_, o.unsynced_);
     std::swap(report_, o.report_);
+    std::swap(buf_, o.buf_);
   }
 
   std::filesystem::path path_;
@@ -375,6 +382,7 @@ class wal {
   std::uint64_t bytes_ = 0;
   std::size_t unsynced_ = 0;
   wal_open_report report_;
+  std::vector<std::byte> buf_;  ///< the record being appended
 };
 
 }  // namespace strata::replay

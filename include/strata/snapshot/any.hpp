@@ -80,6 +80,9 @@ class any {
                                                          std::span<const shard_id> ids, std::string const& where) {
     return p_->decode_chain(shards, ids, where);
   }
+  /// \brief Whether the held strategy is `rebasing`; `wants_base` then asks it (else: false).
+  [[nodiscard]] bool rebases() const noexcept { return p_->rebases(); }
+  [[nodiscard]] bool wants_base(state::registry& reg) { return p_->wants_base(reg); }
   void committed(std::uint64_t v) { p_->committed(v); }
   void abandon(std::uint64_t v) { p_->abandon(v); }
   void reset() { p_->reset(); }
@@ -95,7 +98,7 @@ class any {
   /// \brief Forwarded to a `device_aware` strategy; ignored by one that is not (as the checkpointer does).
   void watch_device(std::string region, device_view view) { p_->watch_device(std::move(region), std::move(view)); }
 
-  /// \brief Whether the held strategy reports how much changed (incremental); else the two below are 0.
+  /// \brief Whether the held strategy reports how much changed (incremental, full, compressed); else the two below are 0.
   [[nodiscard]] bool measures_change() const noexcept { return p_->measures_change(); }
   [[nodiscard]] std::uint64_t last_dirty_bytes() const { return p_->last_dirty_bytes(); }
   [[nodiscard]] std::uint64_t last_protected_bytes() const { return p_->last_protected_bytes(); }
@@ -118,6 +121,8 @@ class any {
     virtual std::vector<std::uint64_t> depends_on() const = 0;
     virtual std::vector<decoded_region> decode_chain(std::span<const std::span<const std::byte>> shards,
                                                      std::span<const shard_id> ids, std::string const& where) = 0;
+    [[nodiscard]] virtual bool rebases() const noexcept = 0;
+    virtual bool wants_base(state::registry& reg) = 0;
     virtual void committed(std::uint64_t v) = 0;
     virtual void abandon(std::uint64_t v) = 0;
     virtual void reset() = 0;
@@ -166,6 +171,11 @@ class any {
         return s.decode(shards[0], ids[0], where);
       }
     }
+    bool rebases() const noexcept override { return rebasing<S>; }
+    bool wants_base([[maybe_unused]] state::registry& reg) override {
+      if constexpr (rebasing<S>) return s.wants_base(reg);
+      else return false;
+    }
     void committed([[maybe_unused]] std::uint64_t v) override {
       if constexpr (chained<S>) s.committed(v);
     }
@@ -209,5 +219,6 @@ static_assert(strategy<any>);
 static_assert(chained<any>);
 static_assert(indexed<any>);
 static_assert(device_aware<any>);
+static_assert(rebasing<any>);
 
 }  // namespace strata::snapshot

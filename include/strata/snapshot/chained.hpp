@@ -77,6 +77,24 @@ template <class S>
   else return true;
 }
 
+/// \brief A strategy that may want a full base before its chain is full (a delta that would be
+/// nearly as large as the state: `snapshot::incremental`'s `rebase_fraction`). `s.wants_base(reg)`
+/// is asked on every rank just before the encode; if any rank wants one, the checkpointer calls
+/// `reset()` on all of them, since a version's manifest records one chain for every rank.
+template <class S>
+concept rebasing = requires(S& s, state::registry& reg) {
+  { s.wants_base(reg) } -> std::convertible_to<bool>;
+};
+
+/// \brief Whether the checkpointer should ask `s.wants_base(...)`: a `rebasing` strategy, unless it
+/// says otherwise at run time (`s.rebases()`: `snapshot::any` holding one that is not).
+template <class S>
+[[nodiscard]] bool asks_base([[maybe_unused]] S const& s) noexcept {
+  if constexpr (!rebasing<S>) return false;
+  else if constexpr (requires { { s.rebases() } -> std::convertible_to<bool>; }) return s.rebases();
+  else return true;
+}
+
 /// \brief A strategy that can hash and copy Thrust device data in place when told where it is.
 template <class S>
 concept device_aware = requires(S& s, std::string name, device_view view) { s.watch_device(std::move(name), view); };

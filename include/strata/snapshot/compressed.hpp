@@ -174,11 +174,18 @@ struct compressed {
     std::vector<std::span<const std::byte>> views(unpacked_.begin(), unpacked_.end());
     return inner.decode_chain(views, ids, where);
   }
+  /// \brief The inner strategy's wish for an early base (it hashes the state; compression does not change it).
+  [[nodiscard]] bool wants_base(state::registry& reg) requires rebasing<Inner> { return inner.wants_base(reg); }
   void committed(std::uint64_t v) requires chained<Inner> { inner.committed(v); }
   void abandon(std::uint64_t v) requires chained<Inner> { inner.abandon(v); }
   void reset() requires chained<Inner> { inner.reset(); }
   void adopt_restored() requires chained<Inner> { inner.adopt_restored(); }
 
+  /// \brief Whether the inner strategy's last encode measured how much changed (full: the sampled
+  /// estimate, incremental: the dirty blocks); the two below are then its figures.
+  [[nodiscard]] bool measures_change() const noexcept requires requires(Inner const& i) { i.last_dirty_bytes(); } {
+    return snapshot::measures_change(inner);
+  }
   [[nodiscard]] std::uint64_t last_dirty_bytes() const requires requires(Inner const& i) { i.last_dirty_bytes(); } {
     return inner.last_dirty_bytes();
   }

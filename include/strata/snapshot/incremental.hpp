@@ -28,7 +28,8 @@
 
 namespace strata::snapshot {
 
-/// \brief Writes only changed blocks; a full base again after `max_chain` versions.
+/// \brief Writes only changed blocks; a full base again after `max_chain` versions, or when a delta
+/// would store `rebase_fraction` of the state or more.
 ///
 /// Blocks of Thrust device data are hashed on the device (one Thrust transform, a kernel on CUDA,
 /// OpenMP threads on the OMP system) and only dirty blocks are gathered and copied to the host.
@@ -47,94 +48,84 @@ struct incremental {
 
   /// \brief Versions in one chain, base included (1: every version is a full base).
   std::size_t max_chain = 8;
+  /// \brief A delta that would store at least this fraction of the protected bytes is written as a
+  /// full base instead (a new chain). Such a delta saves little (at 0.5, half a copy at most) but
+  /// keeps its whole chain on disk and on the restore path: on densely updated data every version
+  /// would pin its predecessors and `keep_last<K>` would keep far more than K copies. With it, K
+  /// kept versions take at most K full copies plus one chain. 1: a base only when every block
+  /// changed; above 1: never (deltas whatever their size, as before issue 10).
+  double rebase_fraction = 0.5;
   Hash hash{};
-  /// \brief Refuses `max_chain = 0`.
+  /// \brief Refuses `max_chain = 0` and a `rebase_fraction` that is not above 0.
   void validate() const {
     strata::detail::require_at_least("incremental", "max_chain", max_chain, 1, "1: every version a full base");
+    strata::detail::require(rebase_fraction > 0, "incremental", "rebase_fraction", strata::detail::number(rebase_fraction),
+                            "must be above 0: a fraction of the protected bytes (1: a base only when every block "
+                            "changed, above 1: never)");
   }
 
   /// \brief Registers where a protected Thrust vector lives (the checkpointer calls this).
   void watch_device(std::string region, device_view view) { st_.devices[std::move(region)] = std::move(view); }
 
+  /// \brief Whether the coming version should be a base: its delta would store `rebase_fraction`
+  /// of the state or more (or the chain is full). Hashes the state; the `encode` that follows
+  /// reuses the hashes. The checkpointer asks every rank and, if one wants a base, `reset()`s all:
+  /// one manifest records one chain for every rank. Not asked, a strategy on several ranks keeps
+  /// to `max_chain` (ranks deciding alone could disagree); on one rank it applies the rule itself.
+  /// The plan holds views of the state: `encode` must follow directly, as in the checkpointer.
+  [[nodiscard]] bool wants_base(state::registry& reg) {
+    plan_ = make_plan(reg);
+    plan_->asked = true;
+    return plan_->base || too_large(*plan_);
+  }
+
   [[nodiscard]] encoded_shard encode(state::registry& reg, shard_id id) {
+    // The plan of wants_base, unless the chain moved since (a reset() after it only makes this a base).
+    bool const fresh = plan_ && plan_->reg == &reg && (plan_->chain == st_.chain.chain || st_.chain.chain.empty());
+    auto p = fresh ? std::move(*plan_) : make_plan(reg);
+    plan_.reset();
     undo_ = st_.chain;
+    undo_seen_ = seen_;
     auto& cs = st_.chain;
-    bool const base = cs.chain.empty() || cs.chain.size() >= std::max<std::size_t>(max_chain, 1);
+    // A delta nearly as large as the state saves little and keeps its whole chain alive: a base instead.
+    bool const base = cs.chain.empty() || p.base || ((p.asked || id.ranks <= 1) && too_large(p));
     last_depends_ = base ? std::vector<std::uint64_t>{} : cs.chain;
-    struct source {
-      bool on_device = false;
-      std::byte const* device = nullptr;  // Thrust device memory (on_device), else `host`
-      std::span<const std::byte> host;
-      std::size_t bytes = 0;
-      std::vector<std::uint64_t> dirty;
-    };
-    std::vector<detail::index_entry> entries;
-    std::vector<source> sources;
-    std::map<std::string, std::vector<std::uint64_t>> next_hashes;
-    last_dirty_ = last_total_ = 0;
-    for (auto const& r : reg) {
-      auto const name_now = r->info().name;
-      source src;
-      auto dv = st_.devices.find(name_now);
-      src.on_device = dv != st_.devices.end();
-      if (src.on_device) std::tie(src.device, src.bytes) = dv->second();
-      else src.host = r->stage(), src.bytes = src.host.size();  // before info(): a user type's size is known once staged
-      auto const info = r->info();
-      auto hashes = src.on_device ? hash_device_blocks(src.device, src.bytes, BlockBytes, hash)
-                               : hash_host_blocks(src.host, BlockBytes, hash);
-      auto prev = cs.hashes.find(name_now);
-      bool const all = base || prev == cs.hashes.end() || prev->second.size() != hashes.size();
-      for (std::size_t i = 0; i < hashes.size(); ++i)
-        if (all || prev->second[i] != hashes[i]) src.dirty.push_back(i);
-      detail::index_entry e;
-      e.info = info;
-      e.layout = state::resolved(reg.layout_of(name_now), info.count);
-      e.bytes = src.bytes;
-      e.hashes = hashes;
-      e.all_stored = src.dirty.size() == hashes.size();
+    last_dirty_ = p.changed;
+    last_total_ = p.total;
+    last_stored_ = 0;
+    for (std::size_t k = 0; k < p.sources.size(); ++k) {
+      auto& src = p.sources[k];
+      auto& e = p.entries[k];
+      if (base) {
+        src.dirty.resize(e.hashes.size());
+        std::iota(src.dirty.begin(), src.dirty.end(), std::uint64_t{0});
+      }
+      e.all_stored = src.dirty.size() == e.hashes.size();
       if (!e.all_stored) e.stored = src.dirty;
-      for (auto i : src.dirty) e.data_bytes += std::min(BlockBytes, src.bytes - i * BlockBytes);
-      last_dirty_ += e.data_bytes;
-      last_total_ += src.bytes;
-      next_hashes[name_now] = std::move(hashes);
-      entries.push_back(std::move(e));
-      sources.push_back(std::move(src));
+      e.data_bytes = stored_bytes(src.dirty, src.bytes);
+      last_stored_ += e.data_bytes;
     }
-    auto front = detail::build_index({magic, id, name, BlockBytes, last_depends_}, entries, 1);
-    encoded_shard out;
-    out.index_bytes = front.index_bytes;
-    out.owned = std::move(front.bytes);
-    out.owned.resize(static_cast<std::size_t>(front.end));
-    for (std::size_t k = 0; k < sources.size(); ++k) {
-      auto const& src = sources[k];
-      std::byte* dst = out.owned.data() + front.data_offsets[k];
-      if (src.on_device) {
-        copy_dirty_device_blocks(src.device, src.bytes, BlockBytes, src.dirty, dst);
-        continue;
-      }
-      for (auto i : src.dirty) {
-        auto const n = std::min(BlockBytes, src.bytes - i * BlockBytes);
-        std::memcpy(dst, src.host.data() + i * BlockBytes, n);
-        dst += n;
-      }
-    }
-    cs.hashes = std::move(next_hashes);
+    auto out = assemble(id, last_depends_, p.entries, p.sources);
+    seen_ = p.hashes;
+    cs.hashes = std::move(p.hashes);
     if (base) cs.chain.clear();
     cs.chain.push_back(id.version);
-    out.segments.emplace_back(out.owned.data(), out.owned.size());
     return out;
   }
 
   /// \brief Versions the last encoded shard needs, base first (empty: it is a base).
   [[nodiscard]] std::vector<std::uint64_t> depends_on() const { return last_depends_; }
-  /// \brief Bytes of dirty blocks in the last encoded shard, and protected bytes in all.
+  /// \brief Bytes of the blocks that changed since the previous encode (all, at the first), and
+  /// protected bytes in all: the change rate the adaptive trigger reads. A base stores more.
   [[nodiscard]] std::uint64_t last_dirty_bytes() const noexcept { return last_dirty_; }
   [[nodiscard]] std::uint64_t last_protected_bytes() const noexcept { return last_total_; }
+  /// \brief Bytes of the blocks the last encoded shard stores (all of them in a base).
+  [[nodiscard]] std::uint64_t last_stored_bytes() const noexcept { return last_stored_; }
 
   void committed(std::uint64_t) noexcept { undo_.reset(); }
   /// \brief The last encode will never be committed: the next delta is taken against the one before.
   void abandon(std::uint64_t v) {
-    if (undo_ && !st_.chain.chain.empty() && st_.chain.chain.back() == v) st_.chain = *undo_;
+    if (undo_ && !st_.chain.chain.empty() && st_.chain.chain.back() == v) st_.chain = *undo_, seen_ = std::move(undo_seen_);
     else reset();
     undo_.reset();
   }
@@ -145,7 +136,7 @@ struct incremental {
   }
   /// \brief The chain last decoded is what the application holds now: the next delta builds on it.
   void adopt_restored() {
-    if (decoded_) st_.chain = *decoded_;
+    if (decoded_) st_.chain = *decoded_, seen_ = decoded_->hashes;
     undo_.reset();
   }
 
@@ -223,7 +214,9 @@ struct incremental {
     return hash(block.data(), block.size());
   }
 
-  friend bool operator==(incremental const& a, incremental const& b) noexcept { return a.max_chain == b.max_chain; }
+  friend bool operator==(incremental const& a, incremental const& b) noexcept {
+    return a.max_chain == b.max_chain && a.rebase_fraction == b.rebase_fraction;
+  }
 
   // Implementation state below. Public only so that the policy stays an aggregate
   // (`{.max_chain = 8}` / `{.codec = {.level = 3}}`); not part of the API.
@@ -235,6 +228,103 @@ struct incremental {
     chain_state chain;
     std::map<std::string, device_view> devices;
   };
+  struct source {
+    bool on_device = false;
+    std::byte const* device = nullptr;  // Thrust device memory (on_device), else `host`
+    std::span<const std::byte> host;
+    std::size_t bytes = 0;
+    std::vector<std::uint64_t> dirty;  // blocks this shard stores
+  };
+  using hash_map = std::map<std::string, std::vector<std::uint64_t>>;
+
+  /// The state hashed and compared, before the encode decides between a delta and a base.
+  struct plan_t {
+    state::registry const* reg = nullptr;
+    std::vector<std::uint64_t> chain;  ///< the chain it was compared with
+    bool asked = false;                ///< by `wants_base`: the ranks agree on the base
+    bool base = false;                 ///< the chain is empty or full: a base anyway
+    std::vector<detail::index_entry> entries;
+    std::vector<source> sources;
+    hash_map hashes;
+    std::uint64_t delta = 0;    ///< bytes a delta on the chain would store
+    std::uint64_t changed = 0;  ///< bytes changed since the last encode
+    std::uint64_t total = 0;    ///< bytes protected
+  };
+  [[nodiscard]] bool too_large(plan_t const& p) const noexcept {
+    return p.total && static_cast<double>(p.delta) >= rebase_fraction * static_cast<double>(p.total);
+  }
+  plan_t make_plan(state::registry& reg) const {
+    auto const& cs = st_.chain;
+    plan_t p;
+    p.reg = &reg;
+    p.chain = cs.chain;
+    p.base = cs.chain.empty() || cs.chain.size() >= std::max<std::size_t>(max_chain, 1);
+    for (auto const& r : reg) {
+      auto const name_now = r->info().name;
+      source src;
+      auto dv = st_.devices.find(name_now);
+      src.on_device = dv != st_.devices.end();
+      if (src.on_device) std::tie(src.device, src.bytes) = dv->second();
+      else src.host = r->stage(), src.bytes = src.host.size();  // before info(): a user type's size is known once staged
+      auto const info = r->info();
+      auto hashes = src.on_device ? hash_device_blocks(src.device, src.bytes, BlockBytes, hash)
+                                  : hash_host_blocks(src.host, BlockBytes, hash);
+      src.dirty = changed_blocks(cs.hashes, name_now, hashes);
+      p.delta += stored_bytes(src.dirty, src.bytes);
+      p.changed += stored_bytes(changed_blocks(seen_, name_now, hashes), src.bytes);
+      p.total += src.bytes;
+      detail::index_entry e;
+      e.info = info;
+      e.layout = state::resolved(reg.layout_of(name_now), info.count);
+      e.bytes = src.bytes;
+      e.hashes = hashes;
+      p.hashes[name_now] = std::move(hashes);
+      p.entries.push_back(std::move(e));
+      p.sources.push_back(std::move(src));
+    }
+    return p;
+  }
+
+  /// Blocks of `region` whose hash differs from the one in `before` (all of them when it has none of that size).
+  static std::vector<std::uint64_t> changed_blocks(hash_map const& before, std::string const& region,
+                                                   std::vector<std::uint64_t> const& now) {
+    auto prev = before.find(region);
+    bool const all = prev == before.end() || prev->second.size() != now.size();
+    std::vector<std::uint64_t> out;
+    for (std::size_t i = 0; i < now.size(); ++i)
+      if (all || prev->second[i] != now[i]) out.push_back(i);
+    return out;
+  }
+  static std::uint64_t stored_bytes(std::vector<std::uint64_t> const& blocks, std::size_t bytes) {
+    std::uint64_t n = 0;
+    for (auto i : blocks) n += std::min(BlockBytes, bytes - i * BlockBytes);
+    return n;
+  }
+  /// The index, then each region's stored blocks back to back (device blocks gathered on the device).
+  static encoded_shard assemble(shard_id id, std::vector<std::uint64_t> const& depends,
+                                std::vector<detail::index_entry> const& entries, std::vector<source> const& sources) {
+    auto front = detail::build_index({magic, id, name, BlockBytes, depends}, entries, 1);
+    encoded_shard out;
+    out.index_bytes = front.index_bytes;
+    out.owned = std::move(front.bytes);
+    out.owned.resize(static_cast<std::size_t>(front.end));
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+      auto const& src = sources[k];
+      std::byte* dst = out.owned.data() + front.data_offsets[k];
+      if (src.on_device) {
+        copy_dirty_device_blocks(src.device, src.bytes, BlockBytes, src.dirty, dst);
+        continue;
+      }
+      for (auto i : src.dirty) {
+        auto const n = std::min(BlockBytes, src.bytes - i * BlockBytes);
+        std::memcpy(dst, src.host.data() + i * BlockBytes, n);
+        dst += n;
+      }
+    }
+    out.segments.emplace_back(out.owned.data(), out.owned.size());
+    return out;
+  }
+
   struct parsed_region {
     state::region_info info;
     std::uint64_t bytes = 0;
@@ -347,12 +437,16 @@ struct incremental {
   std::optional<chain_state> undo_;
   std::optional<chain_state> decoded_;
   std::vector<std::uint64_t> last_depends_;
-  std::uint64_t last_dirty_ = 0, last_total_ = 0;
+  std::uint64_t last_dirty_ = 0, last_total_ = 0, last_stored_ = 0;
+  std::optional<plan_t> plan_;  ///< made by wants_base, used by the encode that follows
+  hash_map seen_;  ///< block hashes of the last encode, whatever its chain (the change rate is measured against it)
+  hash_map undo_seen_;  ///< `seen_` before the last encode (abandon puts it back)
   std::map<std::string, std::vector<std::byte>> restored_;
 };
 
 static_assert(chained<incremental<>>);
 static_assert(device_aware<incremental<>>);
 static_assert(indexed<incremental<>>);
+static_assert(rebasing<incremental<>>);
 
 }  // namespace strata::snapshot

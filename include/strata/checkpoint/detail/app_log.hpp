@@ -94,9 +94,9 @@ class app_log {
   std::uint64_t replay(log_replayer apply) {
     std::lock_guard g{mu_};
     std::uint64_t n = 0;
-    wal_.replay(mark_[1], [&](replay::wal_entry const& e) {
-      fault::point(fault_points::replaying_log, rank_, e.index);
-      apply(log_entry{e.term, e.index, std::span<const std::byte>(e.data)});
+    wal_.replay_views(mark_[1], [&](std::uint64_t term, std::uint64_t index, std::span<const std::byte> data) {
+      fault::point(fault_points::replaying_log, rank_, index);
+      apply(log_entry{term, index, data});
       ++n;
     });
     new_term();

@@ -474,6 +474,14 @@ class checkpointer_core {
     // from that level alone, with no dependency kept only on the faster one (issue 9, item 5).
     if constexpr (snapshot::chained<Snapshot> && requires { opt_.storage.flushed(v); })
       if (opt_.storage.flushed(v)) opt_.snapshot.reset();
+    // A strategy that would rather write a base than a delta nearly as large as the state
+    // (snapshot::incremental's rebase_fraction) is asked on every rank: one manifest records one
+    // chain for all ranks, so if one wants a base, all start a new chain (issue 10, item 8).
+    if constexpr (snapshot::rebasing<Snapshot>)
+      if (snapshot::asks_base(opt_.snapshot)) {
+        std::uint64_t const want = opt_.snapshot.wants_base(registry_) ? 1 : 0;
+        if (comm_.all_reduce(want, comm::reduce_op::max) != 0) opt_.snapshot.reset();
+      }
     snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
     job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
     if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
