@@ -6,6 +6,9 @@
 // again: it resumes from the queue checkpoint and write-ahead log in --dir, and at the end --out
 // holds exactly N lines with N distinct ids. `--verify` checks that.
 //
+// The fault tests also stop ranks (SIGSTOP, pids in --pid-dir), stall an item forever (--stall-at-item,
+// caught by --task-timeout) and read the order in which each worker applied its requests (--apply-log).
+//
 //   mpiexec -n 4 batch_jobs --items 500 --out items.txt --dir state --priority weighted --select ewma
 #include <strata/comm/mpi.hpp>
 #include <strata/schedule/dispatcher.hpp>
@@ -18,12 +21,14 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -51,6 +56,14 @@ struct settings {
   long hang_at_item = -1;
   int hang_rank = 1;
   double hang_seconds = 2.0;
+  long stall_at_item = -1;
+  int stall_rank = 1;
+  double task_timeout = 0.0;
+  double grace = 60.0;
+  std::uint32_t max_in_flight = 2;
+  double feed_per_sec = 0.0;
+  std::string pid_dir;
+  std::string apply_log;
   double heartbeat = 0.1;
   double check_period = 0.2;
   double stale_after = 1.0;
@@ -159,6 +172,9 @@ int run_job(settings const& s, int rank) {
               .check_period = sched::seconds{s.check_period}};
   o.backoff = {.base = sched::seconds{0.02}, .cap = sched::seconds{0.5}};
   o.checkpoint_every = s.checkpoint_every;
+  o.max_in_flight = s.max_in_flight;
+  o.task_timeout = sched::seconds{s.task_timeout};
+  o.lost_worker_grace = sched::seconds{s.grace};
   o.progress = s.progress;
   if (!s.metrics.empty()) o.metrics_file = s.metrics, o.metrics_period = sched::seconds{1.0};
   sched::dispatcher<sched::task, Priority, Selection> d{MPI_COMM_WORLD, o};
@@ -188,12 +204,31 @@ int run_job(settings const& s, int rank) {
     d.before_checkpoint([&] { out->sync(); });
     auto const known = d.recover();
     if (known > 0) std::fprintf(stderr, "batch_jobs: resuming, %zu of %zu items already done\n", known, s.items);
-    for (std::uint64_t i = 0; i < s.items; ++i) {
+    auto submit = [&](std::uint64_t i) {
       double const demand = cost_of(i) / 10.0;
       d.submit(sched::task{i, {}, {.business_level = double(level_of(i)), .resource_demand = demand}});
+    };
+    if (s.feed_per_sec > 0) {  // items arrive over time, as from a stream
+      auto const t0 = sched::clock::now();
+      d.feed([&s, submit, t0, next = std::uint64_t{0}](sched::clock::time_point now) mutable {
+        auto const due = static_cast<std::uint64_t>(std::chrono::duration<double>(now - t0).count() * s.feed_per_sec);
+        for (; next < s.items && next <= due; ++next) submit(next);
+        return next < s.items;
+      });
+    } else {
+      for (std::uint64_t i = 0; i < s.items; ++i) submit(i);
     }
   }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> applied{nullptr, &std::fclose};
+  if (!s.apply_log.empty() && rank != 0) {
+    fs::create_directories(s.apply_log);
+    applied.reset(std::fopen((fs::path(s.apply_log) / ("rank" + std::to_string(rank))).c_str(), "a"));
+  }
   std::size_t done_by_me = 0;
+  if (!s.pid_dir.empty()) {
+    fs::create_directories(s.pid_dir);
+    std::ofstream(fs::path(s.pid_dir) / ("rank" + std::to_string(rank) + ".pid")) << ::getpid() << "\n";
+  }
   auto const summary = d.run([&](sched::task_context const& c) {
     if (rank == s.crash_rank && rank != 0 && s.crash_at_item >= 0 && static_cast<long>(done_by_me) >= s.crash_at_item &&
         fault_armed(s, "crash")) {
@@ -208,6 +243,19 @@ int run_job(settings const& s, int rank) {
       fault_fired(s, "hang");
       d.simulate_hang(sched::seconds{s.hang_seconds});
     }
+    if (applied) {  // "sequence id attempt", in the order this worker applies its requests
+      std::fprintf(applied.get(), "%llu %llu %u\n", static_cast<unsigned long long>(c.sequence),
+                   static_cast<unsigned long long>(c.id), c.attempt);
+      std::fflush(applied.get());
+    }
+    if (rank == s.stall_rank && s.stall_at_item >= 0 && static_cast<long>(done_by_me) == s.stall_at_item &&
+        fault_armed(s, "stall")) {
+      fault_fired(s, "stall");
+      std::fprintf(stderr, "batch_jobs: fault injection: rank %d stalls forever in item %llu (heartbeats go on)\n",
+                   rank, static_cast<unsigned long long>(c.id));
+      std::fflush(stderr);
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
     double const v = compute(c.id, s.work_scale);
     if (s.item_sleep_ms > 0)  // waiting on I/O, as many batch items do
       std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(s.item_sleep_ms));
@@ -219,9 +267,11 @@ int run_job(settings const& s, int rank) {
   if (d.is_router()) {
     out->sync();
     std::printf("batch_jobs: %zu/%zu items done (%zu this run, %zu replayed from the log), %zu failed, "
-                "%zu workers declared dead, %zu stale answers dropped; output %s has %zu lines\n",
+                "%zu workers declared dead, %zu stale answers dropped, %zu attempts timed out, %zu requests resent; "
+                "output %s has %zu lines\n",
                 summary.succeeded, s.items, summary.completed_this_run, summary.replayed, summary.failed,
-                summary.workers_declared_dead, summary.stale_dropped, s.out.c_str(), out->size());
+                summary.workers_declared_dead, summary.stale_dropped, summary.attempts_timed_out,
+                summary.requests_resent, s.out.c_str(), out->size());
   }
   return 0;
 }
@@ -271,6 +321,14 @@ int main(int argc, char** argv) {
   app.add_option("--hang-at-item", s.hang_at_item, "Make --hang-rank hang without heartbeats after this many items (once)");
   app.add_option("--hang-rank", s.hang_rank, "Worker rank to hang");
   app.add_option("--hang-seconds", s.hang_seconds, "How long it hangs");
+  app.add_option("--stall-at-item", s.stall_at_item, "Make --stall-rank stall forever in this item (once; heartbeats go on)");
+  app.add_option("--stall-rank", s.stall_rank, "Worker rank to stall");
+  app.add_option("--task-timeout", s.task_timeout, "Per-attempt timeout, seconds (0: off)");
+  app.add_option("--grace", s.grace, "A worker unhealthy this long ends the job (0: wait forever)");
+  app.add_option("--max-in-flight", s.max_in_flight, "Tasks a worker may hold at once");
+  app.add_option("--feed-per-sec", s.feed_per_sec, "Submit items at this rate while running (0: all at the start)");
+  app.add_option("--pid-dir", s.pid_dir, "Each rank writes its pid to <dir>/rank<R>.pid");
+  app.add_option("--apply-log", s.apply_log, "Each worker appends 'sequence id attempt' per applied request to <dir>/rank<R>");
   app.add_option("--heartbeat", s.heartbeat, "Heartbeat period, seconds");
   app.add_option("--check-period", s.check_period, "Health check period, seconds");
   app.add_option("--stale-after", s.stale_after, "A worker is dead after >3 failed checks and this long silent");

@@ -9,7 +9,10 @@
 /// tasks are retried elsewhere after an exponential, capped, jittered backoff.
 /// Every result carries a per-worker sequence number and the attempt it answers:
 /// repeats, answers for unknown ids and answers to an attempt that was taken
-/// back are dropped with a log line. With a state directory, every final
+/// back are dropped with a log line. Requests to a worker that missed a health check are held and resent
+/// in order when it answers again; the worker applies requests in sequence order and drops repeats
+/// (SPEC R10c). An attempt unanswered past `task_timeout` is retried elsewhere; a worker unhealthy past
+/// `lost_worker_grace` ends the job rather than keep it waiting. With a state directory, every final
 /// outcome is logged in a write-ahead log before the application hears of it,
 /// and the queue is checkpointed with the core checkpointer, so a killed and
 /// restarted job neither loses nor repeats a completion (SPEC R10a).
@@ -26,6 +29,7 @@
 #include <strata/metrics/registry.hpp>
 #include <strata/replay/wal.hpp>
 #include <strata/schedule/backoff.hpp>
+#include <strata/schedule/detail/link.hpp>
 #include <strata/schedule/detail/protocol.hpp>
 #include <strata/schedule/detail/ready_queue.hpp>
 #include <strata/schedule/health.hpp>
@@ -66,6 +70,7 @@ struct task_context {
   unsigned attempt = 0;                  ///< 1 for the first run, 2 for the first retry, ...
   std::span<const std::byte> payload;
   int rank = 0;                          ///< the rank running it
+  std::uint64_t sequence = 0;            ///< the request's sequence number on this worker: applied in increasing order
 };
 
 /// \brief The queue's counts, as a queue query answers them (SPEC S3).
@@ -84,6 +89,8 @@ struct run_summary {
   std::size_t stale_dropped = 0;        ///< answers to an attempt that was taken back (e.g. from a dead worker)
   std::size_t unknown_dropped = 0;      ///< answers naming a task id never submitted
   std::size_t malformed_dropped = 0;    ///< messages that did not decode or exceeded the size limit
+  std::size_t attempts_timed_out = 0;   ///< attempts unanswered past `task_timeout`, taken back
+  std::size_t requests_resent = 0;      ///< requests held while their worker was unreachable, sent when it answered
   double seconds = 0.0;
 };
 
@@ -104,8 +111,20 @@ struct dispatcher_options {
   seconds metrics_period{5.0};              ///< how often it is rewritten
   bool progress = false;                    ///< print a progress line on stderr about once a second
   /// How long rank 0 waits, after the last task, for every worker to confirm shutdown (a worker stuck in
-  /// a task confirms when it returns). Past it, the communicator is kept until MPI_Finalize.
+  /// a task confirms when it returns). Past it, a worker that is unhealthy (silent, or stuck in a timed-out
+  /// attempt) ends the job as `lost_worker_grace` says; for one still heartbeating, the communicator is
+  /// kept until MPI_Finalize.
   seconds shutdown_timeout{30.0};
+  /// Per-attempt timeout, from assignment to answer (so it includes the wait behind the worker's other
+  /// in-flight tasks): an attempt unanswered past it is failed and retried elsewhere by the retry policy,
+  /// with the worker's other tasks, and the worker counts as stuck: no new task until it answers. 0: off.
+  seconds task_timeout{0.0};
+  /// A worker unhealthy this long (silent since its last sign of life, or stuck since its attempt timed
+  /// out) no longer keeps the job alive: once every task is final, or no healthy worker is left, rank 0
+  /// syncs the write-ahead log, checkpoints the queue and ends the job (exits with `lost_worker_exit_code`
+  /// without MPI_Finalize, so the launcher kills the other ranks) with a message naming the rank and host.
+  /// 0: wait for it forever.
+  seconds lost_worker_grace{60.0};
   std::function<void(std::string_view)> log; ///< where notices go (default: stderr, "strata[rank R]: " prefix)
   /// Worker side: free and total memory it reports (default: the node's physical memory).
   std::function<std::pair<std::uint64_t, std::uint64_t>()> memory_probe;
@@ -142,6 +161,8 @@ class dispatcher {
   using completion_fn = std::function<void(task_id, std::span<const std::byte>)>;
   /// \brief Hears of a final failure (retry budget spent, or expired).
   using failure_fn = std::function<void(task_id, std::string_view)>;
+  /// \brief The exit code of a job ended because a worker was lost (see `dispatcher_options::lost_worker_grace`).
+  static constexpr int lost_worker_exit_code = 3;
 
   explicit dispatcher(Comm comm, dispatcher_options opt = {}, Priority priority = {}, Selection selection = {})
       : comm_(std::move(comm)), opt_(std::move(opt)), ready_(priority), selection_(std::move(selection)),
@@ -150,6 +171,8 @@ class dispatcher {
     if (!(opt_.latency_alpha > 0.0 && opt_.latency_alpha <= 1.0))
       throw usage_error("dispatcher: latency_alpha must be in (0, 1]");
     opt_.backoff.validate();
+    if (opt_.task_timeout.count() < 0.0 || opt_.lost_worker_grace.count() < 0.0)
+      throw usage_error("dispatcher: task_timeout and lost_worker_grace must not be negative (0 turns them off)");
     if (!opt_.log) {
       int const r = comm_.rank();
       opt_.log = [r](std::string_view m) { strata::detail::write_log_line(std::cerr, r, m); };
@@ -163,6 +186,7 @@ class dispatcher {
     available_ = n;
     last_seq_.assign(n, 0);
     declared_dead_.assign(n, false);
+    links_.resize(n);
     health_ = health_monitor(n, opt_.health);
     register_metrics();
   }
@@ -312,6 +336,7 @@ class dispatcher {
     metrics::counter* rejected;
     metrics::counter* dropped;
     metrics::counter* dead;
+    metrics::counter* timed_out;
     metrics::counter* ckpt_bytes;
     metrics::counter* wal_bytes;
     metrics::gauge* queue_length;
@@ -332,6 +357,7 @@ class dispatcher {
     m_.rejected = &r.counter("strata_sched_tasks_rejected_total", "Tasks refused at submit (payload too large)");
     m_.dropped = &r.counter("strata_sched_results_dropped_total", "Duplicate, stale, unknown or malformed answers");
     m_.dead = &r.counter("strata_sched_workers_declared_dead_total", "Workers that crossed the health thresholds");
+    m_.timed_out = &r.counter("strata_sched_attempts_timed_out_total", "Attempts unanswered past task_timeout");
     m_.ckpt_bytes = &r.counter("strata_sched_checkpoint_bytes_total", "Bytes of queue checkpoints written");
     m_.wal_bytes = &r.counter("strata_sched_wal_bytes_total", "Bytes appended to the write-ahead log");
     m_.queue_length = &r.gauge("strata_sched_queue_length", "Tasks waiting to run");
@@ -393,8 +419,11 @@ class dispatcher {
       } else {
         progressed |= poll_messages();
         auto const now = clock::now();
-        for (std::size_t w : health_.check(now)) declare_dead(w, now);
+        watch_health(now);
         progressed |= dispatch(now);
+        if (open_ > 0 && all_lost(now))
+          end_job("no healthy worker is left: " + unhealthy_workers(now) + "; " + std::to_string(open_) +
+                  " task(s) not final");
         if (available_ == 0 && running_ == 0 && !ready_.empty() && !no_worker_warned) {
           log("no worker is alive; " + std::to_string(ready_.size()) + " task(s) wait for one to come back");
           no_worker_warned = true;
@@ -404,8 +433,9 @@ class dispatcher {
       }
       auto const now = clock::now();
       progressed |= release_retries(now);
-      if (has_ttl_ && now >= next_sweep) {
-        expire_sweep(now);
+      if ((has_ttl_ || timeouts_on()) && now >= next_sweep) {
+        if (has_ttl_) expire_sweep(now);
+        if (timeouts_on()) timeout_sweep(now);
         next_sweep = now + std::chrono::milliseconds(100);
       }
       update_gauges();
@@ -414,8 +444,7 @@ class dispatcher {
       idle_wait(progressed, idle);
     }
     shutdown_workers();
-    if (wal_) wal_->sync();
-    if (ckpt_ && outcomes_since_ckpt_ > 0) checkpoint_queue();
+    make_durable();
     update_gauges();
     if (prom_) prom_->write();
     if (bar) bar->finish(succeeded_ + failed_);
@@ -438,7 +467,7 @@ class dispatcher {
     rec.task.start();
     ++running_;
     m_.task_wait->observe(std::chrono::duration<double>(now - rec.task.created()).count());
-    detail::result_msg r = execute(work, rec.task.id(), rec.task.attempts(), rec.task.payload(), 0, 0);
+    detail::result_msg r = execute(work, task_context{rec.task.id(), rec.task.attempts(), rec.task.payload(), 0}, 0);
     --running_;
     finish_attempt(rec, r, clock::now());
     return true;
@@ -478,7 +507,7 @@ class dispatcher {
       comm_.send(reply, source, detail::tag_query_reply);
       return;
     }
-    if (tag != detail::tag_result && tag != detail::tag_heartbeat) {
+    if (tag != detail::tag_result && tag != detail::tag_heartbeat && tag != detail::tag_hello) {
       log("message with unknown tag " + std::to_string(tag) + " from rank " + std::to_string(source) + "; dropped");
       ++summary_.malformed_dropped;
       m_.dropped->add();
@@ -487,6 +516,15 @@ class dispatcher {
     if (health_.heard_from(w, now)) {
       log("rank " + std::to_string(source) + " is answering again after being declared dead; it may take new tasks");
       workers_[w].alive = true;
+      refresh(w);
+    }
+    if (links_[w].suspected()) resend_held(w);
+    if (tag == detail::tag_hello) {
+      links_[w].host.assign(reinterpret_cast<char const*>(buf.data()), buf.size());
+      return;
+    }
+    if (tag == detail::tag_result && links_[w].clear_stuck()) {
+      log(who(w) + " answers again after being stuck in a task; it may take new tasks");
       refresh(w);
     }
     try {
@@ -745,9 +783,7 @@ class dispatcher {
     rec.worker = static_cast<int>(w);
     rec.assigned_at = now;
     ++running_;
-    auto const msg = detail::encode(detail::assign_msg{
-        rec.task.id(), rec.task.attempts(), std::vector<std::byte>(rec.task.payload().begin(), rec.task.payload().end())});
-    comm_.send(msg, workers_[w].rank, detail::tag_assign);
+    send_request(w, detail::tag_assign, detail::assign_body(rec.task.id(), rec.task.attempts(), rec.task.payload()));
     workers_[w].in_flight += 1;
     refresh(w);
     m_.dispatch_latency->observe(std::chrono::duration<double>(clock::now() - t_sel).count());
@@ -757,7 +793,7 @@ class dispatcher {
   /// Recomputes availability of worker w and tells the selection policy.
   void refresh(std::size_t w) {
     auto& s = workers_[w];
-    bool const now_available = s.alive && s.in_flight < opt_.max_in_flight;
+    bool const now_available = s.alive && !links_[w].stuck() && s.in_flight < opt_.max_in_flight;
     if (now_available != s.available) {
       if (now_available) ++available_;
       else --available_;
@@ -772,23 +808,164 @@ class dispatcher {
     declared_dead_[w] = true;
     ++summary_.workers_declared_dead;
     m_.dead->add();
-    std::size_t taken = 0;
-    for (auto& [id, rec] : tasks_) {
-      if (rec.task.status() != task_status::running || rec.worker != static_cast<int>(w)) continue;
-      rec.task.fail("worker rank " + std::to_string(s.rank) + " declared dead");
-      rec.worker = -1;
-      --running_;
-      ++taken;
-      retry_or_fail(rec, now);
-    }
-    s.in_flight = 0;
-    refresh(w);
+    links_[w].suspect();
+    std::size_t const taken = take_back(w, "worker rank " + std::to_string(s.rank) + " declared dead", now);
     log("rank " + std::to_string(s.rank) + " declared dead: " + std::to_string(health_.consecutive_failures(w)) +
         " failed health checks in a row, last heard " +
         std::to_string(std::chrono::duration<double>(now - health_.last_success(w)).count()) +
         " s ago (thresholds: more than " + std::to_string(opt_.health.max_consecutive_failures) + " checks and " +
         std::to_string(opt_.health.stale_after.count()) + " s); " + std::to_string(taken) +
         " task(s) taken back for retry");
+  }
+
+  /// Fails every attempt running on worker w (reason `why`) and hands each to the retry policy; drops
+  /// the assignments still held for it. Returns how many were taken back.
+  std::size_t take_back(std::size_t w, std::string const& why, clock::time_point now) {
+    std::size_t taken = 0;
+    for (auto& [id, rec] : tasks_) {
+      if (rec.task.status() != task_status::running || rec.worker != static_cast<int>(w)) continue;
+      rec.task.fail(why);
+      rec.worker = -1;
+      --running_;
+      ++taken;
+      retry_or_fail(rec, now);
+    }
+    links_[w].drop_held(detail::tag_assign);
+    workers_[w].in_flight = 0;
+    refresh(w);
+    return taken;
+  }
+
+  // ------------------------------------------- requests, suspicion, timeouts, lost workers (R6, R10c)
+
+  /// "rank 2 (host h)", or with a state: "rank 2 (host h: stuck in a task for 3.0 s)".
+  [[nodiscard]] std::string who(std::size_t w, std::string const& state = {}) const {
+    return "rank " + std::to_string(workers_[w].rank) + " (host " +
+           (links_[w].host.empty() ? std::string("unknown") : links_[w].host) + (state.empty() ? "" : ": " + state) +
+           ")";
+  }
+  [[nodiscard]] static double seconds_between(clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  }
+
+  /// Issues a request to worker w: sent now, or held while w is suspected.
+  void send_request(std::size_t w, int tag, std::vector<std::byte> body) {
+    for (auto const& o : links_[w].issue({tag, std::move(body)})) transmit(w, o);
+  }
+  void transmit(std::size_t w, detail::worker_link::outgoing const& o) {
+    comm_.send(detail::frame(o.seq, o.req.body), workers_[w].rank, o.req.tag);
+  }
+  /// Worker w answered while suspected: sends what was held for it, in the order it was issued.
+  void resend_held(std::size_t w) {
+    auto const out = links_[w].resume();
+    for (auto const& o : out) transmit(w, o);
+    summary_.requests_resent += out.size();
+    log(who(w) + " answers again" +
+        (out.empty() ? std::string{}
+                     : "; " + std::to_string(out.size()) + " request(s) held for it resent in order from sequence " +
+                           std::to_string(out.front().seq)));
+  }
+
+  /// Health checks due at `now`: declares dead who crossed the thresholds, suspects who missed a check.
+  void watch_health(clock::time_point now) {
+    for (std::size_t w : health_.check(now)) declare_dead(w, now);
+    for (std::size_t w = 0; w < links_.size(); ++w)
+      if (health_.consecutive_failures(w) > 0 && links_[w].suspect())
+        log(who(w) + " missed a health check (last heard " +
+            std::to_string(seconds_between(health_.last_success(w), now)) +
+            " s ago); requests to it are held until it answers");
+  }
+
+  [[nodiscard]] bool timeouts_on() const noexcept { return opt_.task_timeout.count() > 0.0; }
+
+  /// Attempts unanswered past `task_timeout` on workers that still heartbeat: those workers are stuck
+  /// (see `mark_stuck`). A silent worker is left to the health checks: what is held for it was never sent.
+  void timeout_sweep(clock::time_point now) {
+    auto const limit = std::chrono::duration_cast<clock::duration>(opt_.task_timeout);
+    std::vector<std::pair<std::size_t, task_id>> late;  // worker, its oldest late task
+    for (auto const& [id, rec] : tasks_) {
+      if (rec.task.status() != task_status::running || rec.worker < 0 || now - rec.assigned_at <= limit) continue;
+      auto const w = static_cast<std::size_t>(rec.worker);
+      if (links_[w].suspected()) continue;
+      auto it = std::find_if(late.begin(), late.end(), [w](auto const& p) { return p.first == w; });
+      if (it == late.end()) late.emplace_back(w, id);
+      else if (rec.assigned_at < tasks_.at(it->second).assigned_at) it->second = id;
+    }
+    for (auto const& [w, id] : late) mark_stuck(w, tasks_.at(id), now);
+  }
+
+  /// Worker w still heartbeats but left `late` unanswered past the timeout: every task it holds is
+  /// taken back for retry elsewhere, and it gets no new task until it answers.
+  void mark_stuck(std::size_t w, record const& late, clock::time_point now) {
+    auto const id = late.task.id();
+    auto const attempt = late.task.attempts();
+    auto const waited = seconds_between(late.assigned_at, now);
+    links_[w].mark_stuck(now);
+    ++summary_.attempts_timed_out;
+    m_.timed_out->add();
+    std::size_t const taken = take_back(w, "attempt not answered within task_timeout " +
+                                               std::to_string(opt_.task_timeout.count()) + " s on rank " +
+                                               std::to_string(workers_[w].rank), now);
+    log("task " + std::to_string(id) + " attempt " + std::to_string(attempt) + " on " + who(w) +
+        " not answered within task_timeout " + std::to_string(opt_.task_timeout.count()) + " s (" +
+        std::to_string(waited) + " s); " + std::to_string(taken) + " task(s) taken back for retry; rank " +
+        std::to_string(workers_[w].rank) + " is stuck and gets no new task until it answers");
+  }
+
+  [[nodiscard]] bool lost(std::size_t w, clock::time_point now) const {
+    return links_[w].lost(now, health_.last_success(w),
+                          std::chrono::duration_cast<clock::duration>(opt_.lost_worker_grace));
+  }
+  [[nodiscard]] bool unhealthy(std::size_t w) const { return links_[w].suspected() || links_[w].stuck(); }
+  /// True when every worker (among those `among` marks, or all) is lost, and there is one.
+  [[nodiscard]] bool all_lost(clock::time_point now, std::vector<bool> const* among = nullptr) const {
+    bool any = false;
+    for (std::size_t w = 0; w < workers_.size(); ++w) {
+      if (among && !(*among)[w]) continue;
+      if (!lost(w, now)) return false;
+      any = true;
+    }
+    return any;
+  }
+  /// "rank 2 (host h: silent for 3.1 s, declared dead), ..." for every unhealthy worker among `among`.
+  [[nodiscard]] std::string unhealthy_workers(clock::time_point now, std::vector<bool> const* among = nullptr) const {
+    std::string out;
+    for (std::size_t w = 0; w < workers_.size(); ++w) {
+      if (!unhealthy(w) || (among && !(*among)[w])) continue;
+      std::string state = links_[w].stuck()
+                              ? "stuck in a task for " + std::to_string(seconds_between(links_[w].stuck_since(), now))
+                              : "silent for " + std::to_string(seconds_between(health_.last_success(w), now));
+      state += " s";
+      if (!workers_[w].alive) state += ", declared dead";
+      out += (out.empty() ? "" : ", ") + who(w, state);
+    }
+    return out;
+  }
+
+  /// Makes every outcome durable: the write-ahead log synced, the queue checkpointed when it changed.
+  void make_durable() {
+    if (wal_) wal_->sync();
+    if (ckpt_ && outcomes_since_ckpt_ > 0) checkpoint_queue();
+  }
+
+  /// A lost worker would keep the job waiting forever (its MPI_Finalize never comes): make the state
+  /// durable and end the job, naming who and why.
+  [[noreturn]] void end_job(std::string const& why) {
+    make_durable();
+    if (prom_) prom_->write();
+    std::string const msg = "ending the job: " + why + " (lost_worker_grace " +
+                            std::to_string(opt_.lost_worker_grace.count()) + " s). " +
+                            std::to_string(succeeded_ + failed_) +
+                            " final outcome(s) are in the write-ahead log and kept; rerun the same command to resume";
+    log(msg);
+    if constexpr (requires { comm_.native(); }) {
+      // Not MPI_Abort: Open MPI 4.1's mpiexec was seen to hang (ranks gone, never reaped) on the help
+      // message MPI_Abort sends it. A rank that exits non-zero without MPI_Finalize ends the job too:
+      // the launcher kills the other ranks, a stopped one included.
+      std::fflush(nullptr);
+      std::_Exit(lost_worker_exit_code);
+    }
+    throw comm_error("dispatcher: " + msg);
   }
 
   bool release_retries(clock::time_point now) {
@@ -837,28 +1014,34 @@ class dispatcher {
   /// communicator can be freed without a late message reaching the next one created (MPI reuses a
   /// freed communicator's context id, and an unmatched message would be matched there).
   void shutdown_workers() {
-    for (auto const& s : workers_) comm_.send({}, s.rank, detail::tag_shutdown);
-    std::vector<bool> said_bye(workers_.size(), false);
+    for (std::size_t w = 0; w < workers_.size(); ++w) send_request(w, detail::tag_shutdown, {});
+    std::vector<bool> waiting(workers_.size(), true);  // no bye yet
     std::size_t left = workers_.size();
     auto const deadline = clock::now() + std::chrono::duration_cast<clock::duration>(opt_.shutdown_timeout);
     std::vector<std::byte> buf;
     unsigned idle = 0;
     while (left > 0 && clock::now() < deadline) {
+      watch_health(clock::now());
+      if (all_lost(clock::now(), &waiting)) break;  // waiting longer is pointless
       auto info = next_message(comm::any_source, buf);
       idle_wait(info.has_value(), idle);
       if (!info) continue;
       auto const w = static_cast<std::size_t>(info->source - 1);
       if (info->tag == detail::tag_bye && info->source >= 1 && w < workers_.size()) {
-        if (!said_bye[w]) --left;
-        said_bye[w] = true;
+        if (waiting[w]) --left;
+        waiting[w] = false;
         continue;
       }
       handle(info->source, info->tag, buf);
     }
     if (left == 0) return;
+    if (opt_.lost_worker_grace.count() > 0.0) {
+      auto const lost_ones = unhealthy_workers(clock::now(), &waiting);
+      if (!lost_ones.empty()) end_job(lost_ones + " did not confirm shutdown after every task was final");
+    }
     std::string who;
     for (std::size_t w = 0; w < workers_.size(); ++w)
-      if (!said_bye[w]) who += (who.empty() ? "" : ", ") + std::to_string(workers_[w].rank) + (workers_[w].alive ? "" : " (declared dead)");
+      if (waiting[w]) who += (who.empty() ? "" : ", ") + std::to_string(workers_[w].rank) + (workers_[w].alive ? "" : " (declared dead)");
     log("rank(s) " + who + " did not confirm shutdown within " + std::to_string(opt_.shutdown_timeout.count()) +
         " s; this dispatcher's communicator is kept until MPI_Finalize, so that their late messages cannot reach a later one");
     if constexpr (requires { comm_.retain_until_finalize(); }) comm_.retain_until_finalize();
@@ -958,15 +1141,14 @@ class dispatcher {
 
   // ---------------------------------------------------------------- workers
 
-  detail::result_msg execute(work_fn const& work, task_id id, unsigned attempt, std::span<const std::byte> payload,
-                             int rank, std::uint64_t seq) {
+  detail::result_msg execute(work_fn const& work, task_context const& c, std::uint64_t result_seq) {
     detail::result_msg r;
-    r.seq = seq;
-    r.id = id;
-    r.attempt = attempt;
+    r.seq = result_seq;
+    r.id = c.id;
+    r.attempt = c.attempt;
     auto const t0 = clock::now();
     try {
-      r.result = work(task_context{id, attempt, payload, rank});
+      r.result = work(c);
       r.ok = true;
       if (r.result.size() > opt_.max_result_bytes) {
         r.ok = false;
@@ -985,7 +1167,54 @@ class dispatcher {
     return r;
   }
 
+  /// A request as the worker keeps it until its turn comes.
+  struct request_in {
+    int tag = 0;
+    detail::assign_msg assign;  // for tag_assign
+  };
+
+  /// Worker: decodes a request from rank 0 and hands it to the inbox; returns those now due, in order.
+  std::vector<std::pair<std::uint64_t, request_in>> accept_request(detail::in_order_inbox<request_in>& inbox, int tag,
+                                                                   std::vector<std::byte> const& buf) const {
+    if (tag != detail::tag_assign && tag != detail::tag_shutdown) {
+      log("unexpected message with tag " + std::to_string(tag) + " from rank 0; dropped");
+      return {};
+    }
+    request_in in{tag, {}};
+    std::uint64_t seq = 0;
+    try {
+      if (tag == detail::tag_assign) {
+        in.assign = detail::decode_assign(buf);
+        seq = in.assign.seq;
+      } else {
+        seq = detail::decode_request_seq(buf);
+      }
+    } catch (strata::error const& e) {
+      log(std::string("malformed ") + (tag == detail::tag_assign ? "assignment" : "shutdown") + " from rank 0 (" +
+          e.what() + "); dropped");
+      return {};
+    }
+    auto const repeats = inbox.repeats();
+    auto ready = inbox.accept(seq, std::move(in));
+    if (inbox.repeats() != repeats)
+      log("repeated request (sequence " + std::to_string(seq) + ") from rank 0; dropped");
+    else if (ready.empty())
+      log("request sequence " + std::to_string(seq) + " arrived before " + std::to_string(inbox.next_expected()) +
+          "; kept until the ones before it arrive");
+    return ready;
+  }
+
+  /// Worker: its first message, naming the host it runs on (for rank 0's messages about it).
+  void say_hello() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    std::string_view const h{host};
+    std::lock_guard lock{comm_mutex_};
+    comm_.send(std::as_bytes(std::span(h.data(), h.size())), 0, detail::tag_hello);
+  }
+
   void serve(work_fn const& work) {
+    say_hello();
     std::atomic<bool> stop{false};
     std::atomic<std::uint32_t> queue_length{0};
     std::atomic<double> recent_latency{0.0};
@@ -1013,8 +1242,9 @@ class dispatcher {
     std::uint64_t seq = 0;
     unsigned idle = 0;
     std::vector<std::byte> buf;
+    detail::in_order_inbox<request_in> inbox;
     try {
-      for (;;) {
+      for (bool done = false; !done;) {
         std::optional<comm::message_info> info;
         {
           std::lock_guard lock{comm_mutex_};
@@ -1025,25 +1255,20 @@ class dispatcher {
           continue;
         }
         idle_wait(true, idle);
-        if (info->tag == detail::tag_shutdown) break;
-        if (info->tag != detail::tag_assign) {
-          log("unexpected message with tag " + std::to_string(info->tag) + " from rank 0; dropped");
-          continue;
+        for (auto& [rseq, req] : accept_request(inbox, info->tag, buf)) {
+          if (req.tag == detail::tag_shutdown) {
+            done = true;
+            break;
+          }
+          auto const& a = req.assign;
+          queue_length.store(1);
+          auto r = execute(work, task_context{a.id, a.attempt, a.payload, comm_.rank(), rseq}, ++seq);
+          queue_length.store(0);
+          recent_latency.store(r.elapsed_s);
+          auto const msg = detail::encode(r);
+          std::lock_guard lock{comm_mutex_};
+          comm_.send(msg, 0, detail::tag_result);
         }
-        detail::assign_msg a;
-        try {
-          a = detail::decode_assign(buf);
-        } catch (strata::error const& e) {
-          log(std::string("malformed assignment from rank 0 (") + e.what() + "); dropped");
-          continue;
-        }
-        queue_length.store(1);
-        auto r = execute(work, a.id, a.attempt, a.payload, comm_.rank(), ++seq);
-        queue_length.store(0);
-        recent_latency.store(r.elapsed_s);
-        auto const msg = detail::encode(r);
-        std::lock_guard lock{comm_mutex_};
-        comm_.send(msg, 0, detail::tag_result);
       }
     } catch (...) {
       stop.store(true);
@@ -1092,6 +1317,7 @@ class dispatcher {
   std::vector<worker_status> workers_;
   std::vector<std::uint64_t> last_seq_;
   std::vector<bool> declared_dead_;
+  std::vector<detail::worker_link> links_;  // per worker: held requests, suspected / stuck, host
   health_monitor health_;
   std::size_t available_ = 0;
   std::uint64_t largest_memory_ = 0;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <strata/schedule/dispatcher.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -294,5 +295,47 @@ TEST_CASE("tasks fed while run routes arrive over time and all complete once", "
     REQUIRE(seen.size() == static_cast<std::size_t>(n));
     for (auto const& [id, k] : seen) CHECK(k == 1);
     CHECK(summary.succeeded == static_cast<std::size_t>(n));
+  }
+}
+
+TEST_CASE("an attempt stuck past task_timeout is retried; its worker gets work again once it answers",
+          "[mpi][dispatcher]") {
+  // Rank 1 sits in its first task for 1.5 s while its heartbeats go on; task_timeout 0.4 s takes the attempt
+  // back (with n = 2 the retry waits for rank 1 itself), and rank 1's late answer is dropped as stale.
+  if (world_size() < 2) return;
+  log_capture logs;
+  dispatcher_options o{.heartbeat_period = seconds{0.05},
+                       .backoff = {.base = seconds{0.01}, .cap = seconds{0.05}},
+                       .task_timeout = seconds{0.4},
+                       .log = logs.sink()};
+  dispatcher<task, fcfs, least_loaded> d{MPI_COMM_WORLD, o};
+  std::map<task_id, int> seen;
+  std::map<task_id, unsigned> attempt_of;
+  int const n = 6 * (world_size() - 1);
+  if (d.is_router()) {
+    d.on_complete([&](task_id id, std::span<const std::byte>) {
+      ++seen[id];
+      attempt_of[id] = d.find(id)->attempts();
+    });
+    for (int i = 0; i < n; ++i) d.submit(task{task_id(i), bytes_of(std::to_string(i))});
+  }
+  bool stalled = false;
+  auto const s = d.run([&](task_context const& c) {
+    if (c.rank == 1 && !stalled) {
+      stalled = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // stuck, heartbeating
+    }
+    return square(c);
+  });
+  if (d.is_router()) {
+    REQUIRE(seen.size() == std::size_t(n));
+    for (auto const& [id, k] : seen) CHECK(k == 1);
+    CHECK(std::any_of(attempt_of.begin(), attempt_of.end(), [](auto const& p) { return p.second >= 2; }));
+    CHECK(s.attempts_timed_out >= 1);
+    CHECK(s.workers_declared_dead == 0);  // heartbeats went on: stuck, not dead
+    CHECK(s.stale_dropped + s.duplicates_dropped >= 1);  // the late answer to attempt 1 (stale, or done elsewhere)
+    CHECK(logs.count("attempt 1 on rank 1 (host ") == 1);
+    CHECK(logs.count("not answered within task_timeout 0.4") == 1);
+    CHECK(logs.count("answers again after being stuck in a task; it may take new tasks") >= 1);
   }
 }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,13 @@ enum tag : int {
   tag_query_reply = 7305,  ///< rank 0 -> asker
   tag_shutdown = 7306,     ///< rank 0 -> worker: no more work
   tag_bye = 7307,          ///< worker -> rank 0, its last message: its heartbeats have stopped, nothing follows
+  tag_hello = 7308,        ///< worker -> rank 0, its first message: the host it runs on
 };
 
+/// Requests from rank 0 (assignments, the shutdown) start with a per-worker sequence number; the worker
+/// applies them in that order and drops repeats (SPEC R10c).
 struct assign_msg {
+  std::uint64_t seq = 0;
   task_id id = 0;
   std::uint32_t attempt = 0;
   std::vector<std::byte> payload;
@@ -58,14 +63,24 @@ struct queue_counts {
   friend bool operator==(queue_counts const&, queue_counts const&) = default;
 };
 
-inline std::vector<std::byte> encode(assign_msg const& m) {
+/// A request's body with its sequence number in front: what goes on the wire.
+inline std::vector<std::byte> frame(std::uint64_t seq, std::span<const std::byte> body) {
   std::vector<std::byte> out;
-  byte_writer w{out};
-  w.value(m.id);
-  w.value(m.attempt);
-  w.range(m.payload);
+  out.reserve(sizeof seq + body.size());
+  byte_writer{out}.value(seq);
+  out.insert(out.end(), body.begin(), body.end());
   return out;
 }
+/// An assignment's body (everything but the sequence number).
+inline std::vector<std::byte> assign_body(task_id id, std::uint32_t attempt, std::span<const std::byte> payload) {
+  std::vector<std::byte> out;
+  byte_writer w{out};
+  w.value(id);
+  w.value(attempt);
+  w.range(payload);
+  return out;
+}
+inline std::vector<std::byte> encode(assign_msg const& m) { return frame(m.seq, assign_body(m.id, m.attempt, m.payload)); }
 inline std::vector<std::byte> encode(result_msg const& m) {
   std::vector<std::byte> out;
   byte_writer w{out};
@@ -101,11 +116,19 @@ inline void finish(byte_reader const& r, char const* what) {
 inline assign_msg decode_assign(std::span<const std::byte> b) {
   byte_reader r{b};
   assign_msg m;
+  r.value(m.seq);
   r.value(m.id);
   r.value(m.attempt);
   r.range(m.payload);
   finish(r, "assign");
   return m;
+}
+/// The sequence number of a request without further body (the shutdown).
+inline std::uint64_t decode_request_seq(std::span<const std::byte> b) {
+  byte_reader r{b};
+  auto const seq = r.value<std::uint64_t>();
+  finish(r, "request");
+  return seq;
 }
 inline result_msg decode_result(std::span<const std::byte> b) {
   byte_reader r{b};
