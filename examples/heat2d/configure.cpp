@@ -47,6 +47,7 @@ strata::checkpoint::configuration configure(CLI::App const& app, params const& p
     c.trigger = "every_n";
   if (c.trigger == "every_n" && given("--every") && p.every == 0) c.trigger = "never";  // --every 0: none periodic
   if (given("--async")) c.async = p.async == "on";
+  if (given("--consistency")) c.consistency = p.consistency;
   if (given("--lock-lease")) c.lock_lease_seconds = p.lock_lease;
   if (given("--preemption")) {
     if (p.preemption == "off") c.preemption.signals.clear();

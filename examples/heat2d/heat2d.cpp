@@ -92,6 +92,10 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", p.quiet, "no progress lines");
   app.add_option("--snapshot", p.snapshot, "full | incremental | compressed (zstd over incremental)")
       ->check(CLI::IsMember({"full", "incremental", "compressed"}));
+  app.add_option("--consistency", p.consistency,
+                 "coordinated (every rank commits each version or none does) | eventual (each rank commits "
+                 "alone: no rank waits for another; posix storage)")
+      ->check(CLI::IsMember({"coordinated", "eventual"}));
   app.add_option("--storage", p.storage,
                  "posix | partner (partner memory + posix every version) | multilevel (DIR/fast every version, "
                  "DIR every 2nd) | mpiio (one shared file per version, collective MPI-IO)")

@@ -19,6 +19,7 @@ struct params {
   int crash_rank = 0;
   bool quiet = false;
   std::string snapshot = "full", storage = "posix", trigger = "every", async = "off", preemption = "stop";
+  std::string consistency = "coordinated";
   std::string local, shared, redundancy = "none";  // node-local level, shared level, copies beyond L1
   std::uint32_t group_size = 0, parity = 2;          // erasure groups (L3): members per group, RS parity
   double seconds = 10.0, mtbf = 60.0;

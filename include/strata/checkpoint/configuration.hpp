@@ -102,7 +102,7 @@ struct configuration {
   trigger::young_daly young_daly{};
   trigger::adaptive adaptive{};
 
-  // Retention ("keep_last") and consistency ("coordinated"): one kind each today.
+  // Retention ("keep_last": one kind today) and consistency ("coordinated" or "eventual").
   std::string retention = "keep_last";
   retention::keep_last<> keep_last{};
   std::string consistency = "coordinated";
@@ -276,7 +276,7 @@ inline std::span<const config_key> config_keys() {
       {"retention.keep_last.count", value_type::count,
        [](c& x, v y) { x.keep_last.count = static_cast<std::size_t>(get<std::uint64_t>(y)); }},
       {"consistency.kind", value_type::text,
-       [](c& x, v y) { x.consistency = choose(get<std::string>(y), {"coordinated"}); }},
+       [](c& x, v y) { x.consistency = choose(get<std::string>(y), {"coordinated", "eventual"}); }},
   };
   return keys;
 }

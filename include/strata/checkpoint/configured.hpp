@@ -13,6 +13,7 @@
 
 #include <strata/checkpoint/checkpointer.hpp>
 #include <strata/checkpoint/configuration.hpp>
+#include <strata/consistency/any.hpp>
 #include <strata/retention/any.hpp>
 #include <strata/snapshot/any.hpp>
 #include <strata/snapshot/compressed.hpp>
@@ -35,10 +36,10 @@
 namespace strata {
 
 /// \brief The checkpointer over run-time policies: `snapshot::any`, `storage::any<Comm>`,
-/// `trigger::any`, `retention::any` (consistency: `coordinated`, the only protocol).
+/// `trigger::any`, `retention::any` and `consistency::any` (coordinated or eventual).
 template <comm::communicator Comm = comm::mpi>
 using configured_checkpointer =
-    checkpointer<Comm, snapshot::any, storage::any<Comm>, consistency::coordinated, trigger::any, retention::any>;
+    checkpointer<Comm, snapshot::any, storage::any<Comm>, consistency::any, trigger::any, retention::any>;
 
 namespace checkpoint {
 
@@ -160,9 +161,11 @@ inline retention::any make_retention(configuration const& c) {
 /// as all options are, when the checkpointer is constructed).
 template <comm::communicator Comm = comm::mpi>
 typename configured_checkpointer<Comm>::options to_options(configuration const& c) {
-  if (c.consistency != "coordinated") detail::bad_kind("consistency.kind", c.consistency, "coordinated");
+  if (c.consistency != "coordinated" && c.consistency != "eventual")
+    detail::bad_kind("consistency.kind", c.consistency, "coordinated, eventual");
   typename configured_checkpointer<Comm>::options o;
   o.directory = c.directory;
+  if (c.consistency == "eventual") o.consistency = consistency::eventual{};
   o.trigger = make_trigger(c);
   o.retention = make_retention(c);
   o.snapshot = make_snapshot(c);

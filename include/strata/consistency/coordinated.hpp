@@ -57,10 +57,14 @@ struct coordinated {
 
   friend constexpr bool operator==(coordinated, coordinated) noexcept { return true; }
 
- private:
   /// XXH3 of the first `shard.index_bytes` bytes of the shard.
   static std::uint64_t index_checksum(snapshot::encoded_shard const& shard);
 };
+
+/// \brief One rank's part of any protocol: writes its shard of `v` durably and checks it (its size;
+/// its checksum read back with `verify`). \returns its vote. \throws on failure, naming the rank.
+template <class Storage>
+shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard, bool verify, int rank);
 
 static_assert(protocol<coordinated>);
 

@@ -8,6 +8,7 @@
 #include <strata/checkpoint/detail/app_log.hpp>
 #include <strata/checkpoint/fault_points.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
+#include <strata/checkpoint/detail/rank_record.hpp>
 #include <strata/checkpoint/detail/replica_check.hpp>
 #include <strata/checkpoint/detail/resize_plan.hpp>
 #include <strata/checkpoint/detail/shard_reader.hpp>
@@ -20,6 +21,7 @@
 #include <strata/comm/concepts.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/consistency/coordinated.hpp>
+#include <strata/consistency/eventual.hpp>
 #include <strata/consistency/impl/coordinated.ipp>
 #include <strata/detail/dir_lock.hpp>
 #include <strata/detail/hash.hpp>
@@ -115,8 +117,16 @@ class checkpointer_core {
     }
     if (why.empty() && opt_.async) why = thread_support_problem();
     if (why.empty() && opt_.replay_log) why = open_app_log();
+    if (why.empty() && eventual()) {
+      std::error_code ec;
+      std::filesystem::create_directories(checkpoint::detail::rank_records_dir(opt_.directory), ec);
+      if (ec)
+        why = "rank " + std::to_string(comm_.rank()) + ": cannot create " +
+              checkpoint::detail::rank_records_dir(opt_.directory).string() + ": " + ec.message();
+    }
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
     if (alog_) registry_.protect(checkpoint::detail::log_region_name, alog_->mark());
+    if (eventual()) discover_next_version();  // now, while collective: a checkpoint must not need the others
     if (opt_.async) {
       wcomm_.emplace(checkpoint::detail::duplicate_for_writer(comm_));
       writer_ = std::make_unique<checkpoint::async_writer<job>>([this](job& j) { run_job(j); });
@@ -135,6 +145,7 @@ class checkpointer_core {
     }
     if (std::uncaught_exceptions() == 0) {
       try {
+        if (eventual()) settle_eventual(false);
         settle_flush(comm_, true);
       } catch (std::exception const& e) {
         log_.warn(std::string("the background flush to the slow level could not be settled: ") + e.what());
@@ -240,6 +251,7 @@ class checkpointer_core {
       writer_->drain();
       report_writer_failure();
     }
+    if (eventual()) settle_eventual(false);
     settle_flush(comm_, true);
     write_metrics();
   }
@@ -340,6 +352,10 @@ class checkpointer_core {
       detail::validate_option(".storage", o.storage);
       detail::validate_option(".consistency", o.consistency);
       detail::validate_option(".preemption", o.preemption);
+      if (consistency::is_eventual(o.consistency) && storage::name_of(o.storage) != std::string_view("posix_dir"))
+        return "checkpointer option .consistency: eventual needs storage::posix_dir (rank 0 writes each version's "
+               "manifest where every rank reads it, with no collective); storage '" +
+               std::string(storage::name_of(o.storage)) + "' needs the coordinated protocol";
     } catch (usage_error const& e) {
       return e.what();
     }
@@ -478,7 +494,7 @@ class checkpointer_core {
     // (snapshot::incremental's rebase_fraction) is asked on every rank: one manifest records one
     // chain for all ranks, so if one wants a base, all start a new chain (issue 10, item 8).
     if constexpr (snapshot::rebasing<Snapshot>)
-      if (snapshot::asks_base(opt_.snapshot)) {
+      if (!eventual() && snapshot::asks_base(opt_.snapshot)) {  // eventual: no agreement, chains by max_chain alone
         std::uint64_t const want = opt_.snapshot.wants_base(registry_) ? 1 : 0;
         if (comm_.all_reduce(want, comm::reduce_op::max) != 0) opt_.snapshot.reset();
       }
@@ -524,7 +540,9 @@ class checkpointer_core {
     auto l = writer_->hold();
     auto const w = writer_->waiting(l);
     // The lock is held through the vote, so no writer can start the waiting job meanwhile.
-    auto const replace = comm_.all_reduce(std::uint64_t{w && *w == checkpoint::urgency::periodic}, comm::reduce_op::min);
+    // Eventual: no vote, and no superseding (every rank writes every version, so that one completes).
+    auto const replace = eventual() ? std::uint64_t{0}
+                                    : comm_.all_reduce(std::uint64_t{w && *w == checkpoint::urgency::periodic}, comm::reduce_op::min);
     if (replace) {
       auto old = writer_->take_waiting(l);
       l.unlock();
@@ -541,6 +559,15 @@ class checkpointer_core {
   /// Async, collective: a failure of the background writer is reported on every rank.
   void report_writer_failure() {
     auto f = writer_->failure();
+    if (eventual()) {  // this rank's writer, this rank's error
+      if (!f) return;
+      writer_->drain();
+      writer_->acknowledge();
+      m_.failed->add();
+      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();
+      throw checkpoint_error("background checkpoint failed on rank " + std::to_string(comm_.rank()) + " (" +
+                             std::to_string(writer_->discarded()) + " queued version(s) discarded): " + *f);
+    }
     auto a = comm::agree(comm_, f ? 1 : 0, f ? *f : std::string{});
     if (a) return;
     writer_->drain();  // every rank's writer fails the same version: wait until this one has too
@@ -586,6 +613,11 @@ class checkpointer_core {
 
   /// Writes and commits one staged version through the consistency protocol on `c`, then retires.
   void commit_job(Comm const& c, job& j) {
+    if (eventual()) return commit_own(j);
+    if constexpr (!std::is_same_v<Consistency, consistency::eventual>) commit_coordinated(c, j);
+  }
+
+  void commit_coordinated(Comm const& c, job& j) {
     auto const v = j.version;
     // At most one flush to a slow level in flight: one that is done is committed now; when this
     // version is flushed too, the previous flush is waited for.
@@ -601,7 +633,7 @@ class checkpointer_core {
       m.step = j.step;
       m.snapshot = snapshot::name_of(opt_.snapshot);  // an erased policy: the name of the one it holds
       m.storage = storage::name_of(opt_.storage);
-      m.consistency = Consistency::name;
+      m.consistency = consistency::name_of(opt_.consistency);
       {
         std::lock_guard g{mu_};
         m.parent = parent_;
@@ -668,6 +700,10 @@ class checkpointer_core {
     m_.last_bytes->set(bytes);
     m_.committed->add();
     m_.last_version->set(static_cast<double>(j.version));
+    if (eventual()) {  // this rank's figures only: a reduction would make every rank wait for the slowest
+      write_metrics_file(false);
+      return;
+    }
     m_.job_stall_max->set(c.all_reduce(j.stall_seconds, comm::reduce_op::max));
     m_.job_bytes_written->add(static_cast<double>(c.all_reduce(j.shard.bytes(), comm::reduce_op::sum)));
     write_metrics_file(false);
@@ -688,12 +724,14 @@ class checkpointer_core {
   void discover_next_version() {
     auto const l = opt_.storage.list();
     std::uint64_t const highest = l.all.empty() ? 0 : l.all.back();
-    next_version_ = comm_.all_reduce(highest, comm::reduce_op::max) + 1;
+    // Never below a number already handed out: traces of lost attempts may have been removed since.
+    next_version_ = std::max(next_version_.value_or(1), comm_.all_reduce(highest, comm::reduce_op::max) + 1);
   }
 
   void precheck(std::uint64_t v) {
-    if (comm_.all_reduce(std::uint64_t{registry_.size()}, comm::reduce_op::sum) == 0)
-      throw usage_error("checkpoint version " + std::to_string(v) + ": nothing is protected on any rank");
+    if ((eventual() ? std::uint64_t{registry_.size()} : comm_.all_reduce(std::uint64_t{registry_.size()}, comm::reduce_op::sum)) == 0)
+      throw usage_error("checkpoint version " + std::to_string(v) + ": nothing is protected on " +
+                        (eventual() ? "rank " + std::to_string(comm_.rank()) : std::string("any rank")));
     std::uint64_t need = 0;
     for (auto const& r : registry_) need += r->info().bytes();
     std::string why;
@@ -702,6 +740,12 @@ class checkpointer_core {
       why = "rank " + std::to_string(comm_.rank()) + ": " + opt_.directory.string() + " has " +
             std::to_string(*free >> 20) + " MiB free, version " + std::to_string(v) + " needs about " +
             std::to_string((need >> 20) + 1) + " MiB";
+    if (eventual()) {  // no collective on the checkpoint path: this rank's problem is this rank's error
+      if (!why.empty())
+        throw checkpoint_error("checkpoint version " + std::to_string(v) + " not attempted: " + why +
+                               " (the last committed version is intact)");
+      return;
+    }
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a)
       throw checkpoint_error("checkpoint version " + std::to_string(v) + " not attempted: " + a.reason +
                              " (the last committed version is intact)");
@@ -1126,6 +1170,8 @@ class checkpointer_core {
       writer_->acknowledge();
     }
     settle_flush(comm_, true);
+    if (eventual()) settle_eventual(true);
+    else warn_unfinished_eventual();
     if constexpr (requires { opt_.storage.recover(comm_, expectation_reader(), std::function<void(std::string const&, bool)>{}); }) {
       // Storage that repairs missing shards (node-local levels) reads what each record expects.
       opt_.storage.recover(comm_, expectation_reader(), [this](std::string const& m, bool warning) {
@@ -1217,6 +1263,7 @@ class checkpointer_core {
       std::lock_guard g{mu_};
       parent_ = checkpoint::parent_link{*chosen, m.id, 0};
       if (auto text = opt_.storage.read_commit(*chosen)) parent_->manifest_xxh3 = detail::xxh3(*text);
+      finalized_ = parent_;
       stats_ = {*chosen, resized_ ? 0 : m.shards[static_cast<std::size_t>(comm_.rank())].bytes, 0, 0, 0, 0,
                 reader_->bytes_read(), resized_ ? resize_peak_ : reader_->bytes_held()};
     }
@@ -1233,6 +1280,179 @@ class checkpointer_core {
                                                     std::to_string(*next_version_)
                                               : std::string{}));
     return chosen;
+  }
+
+  bool eventual() const noexcept { return consistency::is_eventual(opt_.consistency); }
+
+  /// Eventual: this rank's shard of version j written, checked and recorded; no other rank waited for.
+  void commit_own(job& j) {
+    auto const v = j.version;
+    int const r = comm_.rank();
+    try {
+      auto const vote = consistency::write_and_check(opt_.storage, v, j.shard, opt_.verify_after_write, r);
+      fault::point(consistency::fault_points::after_shard, r, v);
+      checkpoint::detail::write_rank_record(
+          opt_.directory, {v, static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(comm_.size()), j.step,
+                           j.created_unix_ms, vote.bytes, vote.xxh3, vote.index_bytes, vote.index_xxh3, j.depends_on});
+    } catch (std::exception const& e) {
+      opt_.storage.remove_shard(v, r);
+      throw checkpoint_error("checkpoint version " + std::to_string(v) + " not recorded on rank " + std::to_string(r) +
+                             " (consistency::eventual: the other ranks went on; this version will never be usable): " +
+                             e.what());
+    }
+    fault::point(consistency::fault_points::after_commit, r, v);
+    {
+      std::lock_guard g{mu_};
+      deps_[v] = j.depends_on;
+      if (alog_) pending_log_[v] = j.log_index;
+      if (r != 0) parent_ = checkpoint::parent_link{v, {}, 0};
+    }
+    if (r == 0) finalize_ready();
+    retire_own();
+    if (r == 0)
+      log_.info("rank 0 recorded version " + std::to_string(v) + " at step " + std::to_string(j.step) +
+                " (eventual: usable once every rank has recorded it)");
+  }
+
+  /// Eventual, rank 0: writes the manifest of every version that every rank has recorded and that has
+  /// none yet, oldest first. Its version vector: the newest version each rank had recorded.
+  void finalize_ready() {
+    auto const n = static_cast<std::uint32_t>(comm_.size());
+    std::vector<std::string> bad;
+    auto const recs = checkpoint::detail::read_rank_records(opt_.directory, &bad);
+    for (auto const& b : bad) log_.warn("ignoring a damaged per-rank record: " + b);
+    auto const committed = opt_.storage.list().committed;
+    std::vector<std::uint64_t> newest(n, 0);
+    for (auto const& [v, by_rank] : recs)
+      for (auto const& [r, rec] : by_rank)
+        if (r < n) newest[r] = std::max(newest[r], v);
+    for (auto const& [v, by_rank] : recs) {
+      if (std::binary_search(committed.begin(), committed.end(), v) || by_rank.size() != n) continue;
+      auto const& first = by_rank.begin()->second;
+      bool same = true;
+      for (auto const& [r, rec] : by_rank) same = same && rec.ranks == n && rec.depends_on == first.depends_on && r < n;
+      if (!same) {
+        log_.warn("version " + std::to_string(v) + ": the ranks' records disagree (rank count or chain); not made usable");
+        continue;
+      }
+      manifest m;
+      m.id = manifest::new_id();
+      m.version = v;
+      m.created_unix_ms = first.created_unix_ms;
+      m.ranks = n;
+      m.step = first.step;
+      m.snapshot = snapshot::name_of(opt_.snapshot);
+      m.storage = storage::name_of(opt_.storage);
+      m.consistency = consistency::name_of(opt_.consistency);
+      {
+        std::lock_guard g{mu_};
+        m.parent = finalized_;
+      }
+      m.version_vector = newest;
+      m.depends_on = first.depends_on;
+      for (auto const& [r, rec] : by_rank)
+        m.shards.push_back({r, relative_location(v, static_cast<int>(r)), rec.bytes, rec.xxh3, rec.index_bytes, rec.index_xxh3});
+      auto const text = m.to_text();
+      try {
+        opt_.storage.write_commit(v, text);
+      } catch (std::exception const& e) {
+        log_.warn("version " + std::to_string(v) + ": every rank holds it but its manifest could not be written: " + e.what());
+        return;
+      }
+      {
+        std::lock_guard g{mu_};
+        finalized_ = checkpoint::parent_link{v, m.id, detail::xxh3(text)};
+        parent_ = finalized_;
+      }
+      std::string vec;
+      for (auto x : newest) vec += (vec.empty() ? "" : ", ") + std::to_string(x);
+      log_.info("version " + std::to_string(v) + " is usable: every rank holds it (newest recorded per rank: [" + vec + "])");
+    }
+  }
+
+  /// Eventual, every rank on its own: retention over the versions usable so far (as this rank sees
+  /// them: the set only grows), this rank's shards and records of the retired ones and of versions
+  /// that can no longer become usable removed; the application log truncated through the newest usable.
+  void retire_own() {
+    auto const l = opt_.storage.list();
+    auto const& committed = l.committed;
+    auto const r = comm_.rank();
+    auto const deps = dependencies(committed);
+    std::vector<std::uint64_t> doomed;
+    if constexpr (retention::dependency_aware<Retention>) doomed = opt_.retention.retire(committed, deps);
+    else doomed = opt_.retention.retire(committed);
+    doomed = retention::protect_dependencies(committed, std::move(doomed), deps);
+    auto drop = [&](std::uint64_t v) {
+      opt_.storage.remove_shard(v, r);
+      checkpoint::detail::remove_rank_record(opt_.directory, v, static_cast<std::uint32_t>(r));
+      opt_.storage.remove_version(v);
+    };
+    for (auto v : doomed) {
+      if (r == 0) opt_.storage.remove_commit(v);
+      drop(v);
+      std::lock_guard g{mu_};
+      deps_.erase(v);
+    }
+    m_.retired->add(static_cast<double>(doomed.size()));
+    std::uint64_t const newest = committed.empty() ? 0 : committed.back();
+    // Older than a usable version and not usable: some rank never recorded it, and none will now.
+    for (auto v : l.all)
+      if (v < newest && !std::binary_search(committed.begin(), committed.end(), v)) drop(v);
+    if (alog_ && newest) {
+      std::uint64_t through = 0;
+      bool any = false;
+      {
+        std::lock_guard g{mu_};
+        for (auto it = pending_log_.begin(); it != pending_log_.end() && it->first <= newest;) {
+          through = std::max(through, it->second);
+          any = true;
+          it = pending_log_.erase(it);
+        }
+      }
+      if (any) alog_->committed(through, log_);
+    }
+  }
+
+  /// Eventual, collective (at wait, destruction and restore): every rank's records are written (the
+  /// writers drained), rank 0 makes usable what every rank holds, every rank retires on its own. At
+  /// a restore, the records and shards of versions above the newest usable one are removed: the
+  /// ranks that wrote them have stopped, so those versions can never be completed.
+  void settle_eventual(bool at_restore) {
+    comm_.barrier();
+    if (comm_.rank() == 0) finalize_ready();
+    comm_.barrier();
+    retire_own();
+    if (at_restore) {
+      auto const l = opt_.storage.list();
+      discover_next_version();  // above the versions about to be removed: their numbers are not reused
+      std::uint64_t const newest = l.committed.empty() ? 0 : l.committed.back();
+      for (auto v : l.all)
+        if (v > newest) {
+          opt_.storage.remove_shard(v, comm_.rank());
+          checkpoint::detail::remove_rank_record(opt_.directory, v, static_cast<std::uint32_t>(comm_.rank()));
+          opt_.storage.remove_version(v);
+        }
+      std::lock_guard g{mu_};
+      pending_log_.clear();
+    }
+    comm_.barrier();
+  }
+
+  /// Coordinated restore of a directory an eventual run wrote: its usable versions are ordinary
+  /// versions; the ones not yet made usable are named (restore with consistency::eventual to finish them).
+  void warn_unfinished_eventual() {
+    if (comm_.rank() != 0) return;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(checkpoint::detail::rank_records_dir(opt_.directory), ec)) return;
+    auto const recs = checkpoint::detail::read_rank_records(opt_.directory);
+    auto const committed = opt_.storage.list().committed;
+    std::string pending;
+    for (auto const& [v, by_rank] : recs)
+      if (!std::binary_search(committed.begin(), committed.end(), v)) pending += (pending.empty() ? "" : ", ") + std::to_string(v);
+    if (!pending.empty())
+      log_.warn(opt_.directory.string() + " holds per-rank records of version(s) " + pending +
+                " written with consistency::eventual and not yet usable; this coordinated restore ignores them "
+                "(restore with consistency::eventual to make usable those every rank holds)");
   }
 
   /// Collective, before a restore changes any state: this rank's application-log entries after the
@@ -1312,6 +1532,8 @@ class checkpointer_core {
   checkpoint::metric_set m_{};              ///< in metrics(); updated by the caller's thread and the writer's
   std::unique_ptr<strata::metrics::prometheus_file> prom_;  ///< rank 0, with `.metrics_file`
   std::optional<checkpoint::detail::app_log> alog_;         ///< `.replay_log`: this rank's application log
+  std::optional<checkpoint::parent_link> finalized_;  ///< eventual, rank 0: the newest version it made usable
+  std::map<std::uint64_t, std::uint64_t> pending_log_;  ///< eventual: version → its log index, until usable
   std::mutex prom_mu_;
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained

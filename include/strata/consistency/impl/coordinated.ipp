@@ -26,25 +26,7 @@ void coordinated::commit(Comm const& comm, Storage& storage, std::uint64_t v, sn
   shard_vote mine;
   std::string why;
   try {
-    // The checksum is computed while the shard is written (the write is mostly waiting on the disk).
-    auto hashing = std::async(std::launch::async, [&shard] {
-      detail::xxh3_stream h;
-      for (auto s : shard.segments) h.update(s);
-      return h.digest();
-    });
-    try {
-      storage.write_shard(v, shard);
-    } catch (...) {
-      hashing.wait();
-      throw;
-    }
-    mine = {shard.bytes(), hashing.get(), shard.index_bytes, shard.index_bytes ? index_checksum(shard) : 0};
-    // Verify: the durable shard has the size written, and with `verify` reads back to the same checksum.
-    storage::byte_buffer const back = storage.read_shard(v, rank);
-    if (back.size() != mine.bytes || (verify && detail::xxh3(back.span()) != mine.xxh3))
-      throw checkpoint_error("rank " + std::to_string(rank) + ": " + storage.shard_location(v, rank) +
-                             " does not read back as written (" + std::to_string(back.size()) + " of " +
-                             std::to_string(mine.bytes) + " bytes" + (verify ? ", checksum compared" : "") + ")");
+    mine = write_and_check(storage, v, shard, verify, rank);
   } catch (std::exception const& e) {
     why = e.what();
   }
@@ -100,6 +82,31 @@ std::optional<std::uint64_t> coordinated::choose(Comm const& comm, std::vector<s
     warn("version " + std::to_string(v) + " is not usable (" + vote.reason + "); falling back to an older version");
     upper = v;
   }
+}
+
+template <class Storage>
+shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard, bool verify, int rank) {
+  // The checksum is computed while the shard is written (the write is mostly waiting on the disk).
+  auto hashing = std::async(std::launch::async, [&shard] {
+    detail::xxh3_stream h;
+    for (auto s : shard.segments) h.update(s);
+    return h.digest();
+  });
+  try {
+    storage.write_shard(v, shard);
+  } catch (...) {
+    hashing.wait();
+    throw;
+  }
+  shard_vote const mine{shard.bytes(), hashing.get(), shard.index_bytes,
+                        shard.index_bytes ? coordinated::index_checksum(shard) : 0};
+  // Verify: the durable shard has the size written, and with `verify` reads back to the same checksum.
+  storage::byte_buffer const back = storage.read_shard(v, rank);
+  if (back.size() != mine.bytes || (verify && detail::xxh3(back.span()) != mine.xxh3))
+    throw checkpoint_error("rank " + std::to_string(rank) + ": " + storage.shard_location(v, rank) +
+                           " does not read back as written (" + std::to_string(back.size()) + " of " +
+                           std::to_string(mine.bytes) + " bytes" + (verify ? ", checksum compared" : "") + ")");
+  return mine;
 }
 
 /// XXH3 of the first `shard.index_bytes` bytes of the shard.

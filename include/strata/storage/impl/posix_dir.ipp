@@ -21,7 +21,7 @@ STRATA_INLINE listing posix_dir::list() const {
       out.all.push_back(*d);
     } else if (auto t = detail::parse_version(n, ".manifest.json.tmp")) {
       out.all.push_back(*t);  // a commit that crashed before its rename: a trace of that version
-    } else if (n.rfind(".probe.", 0) != 0 && n.rfind(".strata.lock", 0) != 0 && n != ".strata.log" && !n.ends_with(".tmp")) {
+    } else if (n.rfind(".probe.", 0) != 0 && n.rfind(".strata.lock", 0) != 0 && n != ".strata.log" && n != ".strata.ranks" && !n.ends_with(".tmp")) {
       out.foreign.push_back((dir_ / n).string());
     }
   }
