@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", p.seconds, "--trigger seconds: interval");
   app.add_option("--mtbf", p.mtbf, "--trigger young-daly: mean time between failures, seconds");
   app.add_option("--step-delay-ms", p.step_delay_ms, "sleep this long after each step (stands for more compute)");
+  app.add_option("--slow-rank", p.slow_rank, "this rank sleeps 3 times --step-delay-ms per step (a slow node)");
   app.add_option("--lock-lease", p.lock_lease,
                  "seconds a directory lock held on another host may go unrenewed before a restart takes it over")
       ->check(CLI::PositiveNumber);
@@ -212,7 +213,8 @@ int simulate(strata::comm::mpi const& world, params const& p, strata::checkpoint
                       stencil{thrust::raw_pointer_cast(u.data()), n, 0.2, first_row, static_cast<long long>(n)});
     u.swap(next);
     ++step;
-    if (p.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(p.step_delay_ms));
+    if (p.step_delay_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(p.step_delay_ms * (rank == p.slow_rank ? 3 : 1)));
 
     if (!resumed && static_cast<long long>(step) == p.crash_at_step && rank == p.crash_rank) {
       std::fprintf(stderr, "heat2d: rank %d killing itself with SIGKILL at step %llu\n", rank,

@@ -25,6 +25,7 @@ struct params {
   double seconds = 10.0, mtbf = 60.0;
   double lock_lease = 30.0;
   int step_delay_ms = 0;
+  int slow_rank = -1;  ///< this rank's steps take 3 times --step-delay-ms (a slow node)
   // elastic demo (SPEC S8): synthetic metrics fed to the scale rules each step
   double elastic_p99_ms = -1, elastic_utilisation = 0, elastic_seconds_per_step = 30;
   int elastic_max_ranks = 1 << 20;
