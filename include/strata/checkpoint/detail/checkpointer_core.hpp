@@ -1199,16 +1199,20 @@ class checkpointer_core {
     release_resized();
     std::uint64_t checked = 0;
     chain_warnings_.clear();
+    std::uint64_t newest_here = 0;  // the newest version this rank found complete and valid
     auto chosen = opt_.consistency.choose(
         comm_, candidates,
         [&](std::uint64_t v, std::string& why) {
           ++checked;
-          return check_local(v, why, regions, m);
+          auto const verdict = check_local(v, why, regions, m);
+          if (verdict == consistency::verdict::valid && newest_here == 0) newest_here = v;
+          return verdict;
         },
         [&](std::string const& w) {
           if (comm_.rank() == 0) log_.warn(w);
         });
     for (auto const& w : chain_warnings_) log_.warn(w);
+    if (chosen && !exact) note_version_vector(newest_here, *chosen);
     auto const total = comm_.all_reduce(std::uint64_t{l.committed.size()}, comm::reduce_op::max);
     if (!chosen) {
       if (exact)
@@ -1487,6 +1491,26 @@ class checkpointer_core {
     if (comm_.rank() == 0 && total)
       log_.info("replayed " + std::to_string(total) + " application-log entries (all ranks) after " +
                 (v ? "version " + std::to_string(*v) : std::string("the start")));
+  }
+
+  /// Collective, once a restore chose version `v` (SPEC R5, R8): the ranks' version vector as measured
+  /// now — each the newest version it found complete and valid — and, when some rank lags, which and
+  /// why every rank goes back to `v` (the storage had no copy to bring that rank up: node-local levels
+  /// with partner or erasure copies repair such a rank before this point).
+  void note_version_vector(std::uint64_t newest_here, std::uint64_t v) {
+    auto const vec = comm_.all_gather(newest_here);
+    std::uint64_t top = 0;
+    for (auto x : vec) top = std::max(top, x);
+    if (comm_.rank() != 0 || top <= v) return;
+    std::string text, lagging;
+    for (std::size_t r = 0; r < vec.size(); ++r) {
+      text += (r ? ", " : "") + std::to_string(vec[r]);
+      if (vec[r] < top) lagging += (lagging.empty() ? "" : ", ") + std::to_string(r);
+    }
+    log_.warn("version vector at restore [" + text + "]: rank(s) " + lagging + " hold no complete, valid copy of version " +
+              std::to_string(top) + ", and " + std::string(storage::name_of(opt_.storage)) +
+              " keeps no other copy to bring them up; every rank restores version " + std::to_string(v) +
+              " (storage::node_local with partner or erasure copies rebuilds a lagging rank instead)");
   }
 
   /// Collective after version v was restored in `seconds`: this rank's figures, those reduced over the
