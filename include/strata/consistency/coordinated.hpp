@@ -62,9 +62,11 @@ struct coordinated {
 };
 
 /// \brief One rank's part of any protocol: writes its shard of `v` durably and checks it (its size;
-/// its checksum read back with `verify`). \returns its vote. \throws on failure, naming the rank.
+/// its checksum read back with `verify`). With `alone` (the eventual protocol) the storage writes it
+/// without the other ranks (`storage::alone::write`). \returns its vote. \throws on failure, naming the rank.
 template <class Storage>
-shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard, bool verify, int rank);
+shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard, bool verify, int rank,
+                           bool alone = false);
 
 static_assert(protocol<coordinated>);
 

@@ -5,6 +5,7 @@
 #include <strata/comm/concepts.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/error.hpp>
+#include <strata/storage/alone.hpp>
 #include <strata/storage/concepts.hpp>
 #include <strata/storage/multilevel.hpp>
 #include <strata/storage/posix_dir.hpp>
@@ -104,6 +105,12 @@ class any {
   void recover(Comm const& c, expectation_reader expect, sayer say) { p_->recover(c, std::move(expect), std::move(say)); }
   /// \brief How each rank's shard was found by the last restore (node-local levels; else empty).
   [[nodiscard]] std::vector<std::string> const& served_by() const noexcept { return p_->served_by(); }
+  // Writing alone (consistency::eventual): what the held driver does (strata/storage/alone.hpp).
+  [[nodiscard]] std::string why_not_alone() const { return p_->why_not_alone(); }
+  void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) { p_->write_own_shard(v, shard); }
+  void progress(alone::sayer const& say) { p_->progress(say); }
+  void drain(alone::sayer const& say) { p_->drain(say); }
+  [[nodiscard]] std::vector<int> commit_replicas() const { return p_->commit_replicas(); }
 
   /// \brief Same held type and equal values.
   friend bool operator==(any const& a, any const& b) { return a.p_->equals(*b.p_); }
@@ -137,6 +144,11 @@ class any {
     virtual void replicate_commit(std::uint64_t v, std::string_view text) = 0;
     virtual void recover(Comm const& c, expectation_reader expect, sayer say) = 0;
     [[nodiscard]] virtual std::vector<std::string> const& served_by() const noexcept = 0;
+    [[nodiscard]] virtual std::string why_not_alone() const = 0;
+    virtual void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) = 0;
+    virtual void progress(alone::sayer const& say) = 0;
+    virtual void drain(alone::sayer const& say) = 0;
+    [[nodiscard]] virtual std::vector<int> commit_replicas() const = 0;
   };
 
   template <class S>
@@ -168,6 +180,11 @@ class any {
       }
     }
     void remove_shard(std::uint64_t v, int rank) override { s.remove_shard(v, rank); }
+    std::string why_not_alone() const override { return alone::why_not(s); }
+    void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) override { alone::write(s, v, shard); }
+    void progress(alone::sayer const& say) override { alone::progress(s, say); }
+    void drain(alone::sayer const& say) override { alone::drain(s, say); }
+    std::vector<int> commit_replicas() const override { return alone::commit_replicas(s); }
     void write_commit(std::uint64_t v, std::string_view text) override { s.write_commit(v, text); }
     std::optional<std::string> read_commit(std::uint64_t v) const override { return s.read_commit(v); }
     void remove_commit(std::uint64_t v) override { s.remove_commit(v); }

@@ -5,6 +5,7 @@
 
 #include <strata/comm/agree.hpp>
 #include <strata/error.hpp>
+#include <strata/storage/alone.hpp>
 #include <strata/storage/concepts.hpp>
 #include <strata/storage/fault_points.hpp>
 #include <strata/validation.hpp>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace strata::storage {
 
@@ -150,6 +152,29 @@ struct multilevel {
       f.done.store(true, std::memory_order_release);
     });
   }
+
+  /// \brief Why this pair cannot write a shard without the other ranks (consistency::eventual): the
+  /// fast level's reason, or a slow level that writes with a collective.
+  [[nodiscard]] std::string why_not_alone() const {
+    if (auto why = alone::why_not(fast); !why.empty()) return "storage::multilevel, fast level: " + why;
+    if constexpr (!can_flush_in_background)
+      return "storage::multilevel: the slow level '" + std::string(storage::name_of(slow)) +
+             "' writes with a collective; consistency::eventual needs one that writes alone (posix_dir)";
+    return {};
+  }
+  /// \brief Alone (consistency::eventual): the fast level, then, for a flushed version, the slow one,
+  /// both durable when this returns. The background flush is not used: committing it on the slow
+  /// level needs every rank at once (`settle`); with `.async` the checkpointer's own writer keeps
+  /// both writes off the compute path.
+  void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) {
+    alone::write(fast, v, shard);
+    if (!flushed(v)) return;
+    slow.write_shard(v, shard);
+    prune_slow_alone();
+  }
+  void progress(alone::sayer const& say) { alone::progress(fast, say); }
+  void drain(alone::sayer const& say) { alone::drain(fast, say); }
+  [[nodiscard]] std::vector<int> commit_replicas() const { return alone::commit_replicas(fast); }
 
   /// \brief Collective (every rank, between commits): completes a background flush whose copies are
   /// durable on every rank — rank 0 writes its commit record on the slow level — or gives up one that
@@ -337,6 +362,23 @@ struct multilevel {
     c.barrier();
     if (c.rank() == 0)
       for (auto v : doomed) slow.remove_version(v);
+  }
+
+  /// `prune_slow` without a collective (consistency::eventual), each rank on its own view: versions
+  /// older than the slow level's newest `keep_flushed` committed ones and gone from the fast level
+  /// leave the slow one (rank 0 removes the record first, every rank its own shard).
+  void prune_slow_alone() {
+    auto const l = slow.list();
+    if (l.committed.size() <= keep_flushed) return;
+    auto const oldest_kept = *(l.committed.end() - static_cast<std::ptrdiff_t>(keep_flushed));
+    auto const on_fast = fast.list().committed;
+    for (auto v : l.all) {
+      if (v >= oldest_kept) break;
+      if (std::binary_search(on_fast.begin(), on_fast.end(), v)) continue;
+      if (rank_ == 0) slow.remove_commit(v);
+      slow.remove_shard(v, rank_);
+      slow.remove_version(v);
+    }
   }
 
   int rank_ = 0;

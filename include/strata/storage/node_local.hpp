@@ -37,10 +37,12 @@
 /// source serves each rank).
 
 #include <strata/comm/agree.hpp>
+#include <strata/comm/mailbox.hpp>
 #include <strata/comm/mpi.hpp>
 #include <strata/detail/hash.hpp>
 #include <strata/detail/posix_io.hpp>
 #include <strata/error.hpp>
+#include <strata/storage/alone.hpp>
 #include <strata/storage/concepts.hpp>
 #include <strata/storage/detail/erasure.hpp>
 #include <strata/storage/detail/exchange.hpp>
@@ -54,6 +56,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -154,6 +157,8 @@ struct node_local {
       s.partner = std::move(p.partner);
       s.wards = std::move(p.wards);
     }
+    if constexpr (std::same_as<Comm, comm::mpi>)
+      if (s.copies == redundancy::partner) s.mail = std::make_shared<comm::mailbox>(*s.comm);  // collective
     if (why.empty() && erasure()) {
       if constexpr (!detail::have_isal) {
         why = nodes.who() + ": " +
@@ -216,6 +221,46 @@ struct node_local {
       why = who() + ": partner copy: " + e.what();
     }
     if (auto a = comm::agree(*s.comm, why.empty() ? 0 : 1, why); !a) throw checkpoint_error(a.reason);
+  }
+
+  /// \brief Why this configuration cannot write a shard without the other ranks (consistency::eventual):
+  /// parity is encoded by a whole group at once; L1 alone and partner copies can.
+  [[nodiscard]] std::string why_not_alone() const {
+    if (copies == redundancy::xor_group || copies == redundancy::reed_solomon)
+      return "storage::node_local with redundancy " + std::string(to_string(copies)) +
+             " encodes parity across a group of ranks at the same version, a collective; use redundancy partner "
+             "(copies sent without waiting) or none with consistency::eventual, or consistency::coordinated";
+    return {};
+  }
+  /// \brief The own shard to L1 (durable when this returns); with partner copies, the copy is sent to
+  /// the partner without waiting: the partner writes it when it next takes in what arrived
+  /// (`progress`, at its next step or checkpoint) or at the next `drain`.
+  void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) {
+    auto& s = *st_;
+    s.files.write_shard(v, shard);
+    if (!s.mail) return;
+    fault::point(fault_points::sending_partner, s.rank, v);
+    std::vector<std::byte> msg(sizeof v);
+    std::memcpy(msg.data(), &v, sizeof v);
+    msg.reserve(sizeof v + static_cast<std::size_t>(shard.bytes()));
+    for (auto seg : shard.segments) msg.insert(msg.end(), seg.begin(), seg.end());
+    s.mail->post(s.partner[static_cast<std::size_t>(s.rank)], partner_tag, std::move(msg));
+  }
+  /// \brief Writes the partner copies the wards sent that have arrived; never waits.
+  void progress(alone::sayer const& say) {
+    if (st_->mail) st_->mail->poll([&](comm::letter&& l) { take_partner_copy(std::move(l), say); });
+  }
+  /// \brief Collective: every partner copy sent before the call is written on its partner's node.
+  void drain(alone::sayer const& say) {
+    if (st_->mail) st_->mail->drain([&](comm::letter&& l) { take_partner_copy(std::move(l), say); });
+  }
+  /// \brief The first rank of each node other than rank 0's: each keeps the commit records on its node.
+  [[nodiscard]] std::vector<int> commit_replicas() const {
+    std::vector<int> out;
+    auto const& s = *st_;
+    for (std::size_t r = 1; r < s.node_of.size(); ++r)
+      if (s.node_of[r] == r && s.node_of[r] != s.node_of[0]) out.push_back(static_cast<int>(r));
+    return out;
   }
 
   /// \brief The shard, from this node's disk: the rank's own copy, else a partner copy held here.
@@ -371,7 +416,23 @@ struct node_local {
     std::vector<int> group;               // L3: my group's ranks, in member order
     std::size_t group_id = 0, member = 0, parity_chunks = 0;
     std::vector<std::string> served;
+    std::shared_ptr<comm::mailbox> mail;  // partner copies sent without a collective (consistency::eventual)
   };
+  static constexpr int partner_tag = 1;
+
+  /// A ward's shard of a version, received: written as its partner copy here (a copy that cannot be
+  /// written is a warning: the ward's own copy is intact, only its redundancy is missing).
+  void take_partner_copy(comm::letter&& l, alone::sayer const& say) const {
+    std::uint64_t v = 0;
+    if (l.tag != partner_tag || l.bytes.size() < sizeof v) return;
+    std::memcpy(&v, l.bytes.data(), sizeof v);
+    try {
+      write_file(v, l.from, kind::partner, std::span<const std::byte>(l.bytes).subspan(sizeof v));
+    } catch (std::exception const& e) {
+      if (say) say(who() + ": partner copy of rank " + std::to_string(l.from) + "'s shard of version " + std::to_string(v) +
+                   " not written: " + e.what(), true);
+    }
+  }
 
   [[nodiscard]] bool erasure() const noexcept {
     return st_->copies == redundancy::xor_group || st_->copies == redundancy::reed_solomon;

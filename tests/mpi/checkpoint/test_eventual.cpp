@@ -2,6 +2,8 @@
 // commits alone; a version is usable once every rank holds it; restore takes the newest such version.
 #include <catch2/catch.hpp>
 #include <strata/strata.hpp>
+#include <strata/storage/multilevel.hpp>
+#include <strata/storage/node_local.hpp>
 #include <support/files.hpp>
 
 #include <chrono>
@@ -13,10 +15,13 @@ using namespace strata;
 namespace fs = std::filesystem;
 
 namespace {
-using eventual_ckpt = checkpointer<comm::mpi, snapshot::full, storage::posix_dir, consistency::eventual, trigger::every_n,
-                                   retention::keep_last<10>>;
+template <class Storage>
+using eventual_on = checkpointer<comm::mpi, snapshot::full, Storage, consistency::eventual, trigger::every_n,
+                                 retention::keep_last<10>>;
+using eventual_ckpt = eventual_on<storage::posix_dir>;
 
-eventual_ckpt::options opts(fs::path const& dir, std::ostream* log = nullptr) {
+template <class Storage = storage::posix_dir>
+typename eventual_on<Storage>::options opts(fs::path const& dir, std::ostream* log = nullptr) {
   return {.directory = dir, .trigger = {.n = 1000}, .log = log, .preemption = {.signals = {}}};
 }
 
@@ -41,14 +46,18 @@ struct rank_state {
 };
 }  // namespace
 
-TEST_CASE("eventual: a rank checkpoints while another has not started; the manifest's version vector is measured",
-          "[mpi][eventual]") {
+// The same protocol over every storage that writes alone: the shared directory, node-local shards
+// (one node here: tests/cluster/eventual_levels.sh runs it across nodes) and the two levels together.
+TEMPLATE_TEST_CASE("eventual: a rank checkpoints while another has not started; the manifest's version vector is measured",
+                   "[mpi][eventual]", storage::posix_dir, storage::node_local,
+                   (storage::multilevel<storage::node_local, storage::posix_dir, 2>)) {
+  using ckpt_type = eventual_on<TestType>;
   comm::mpi world;
   int const r = world.rank(), last = world.size() - 1;
   test::scratch_dir dir{world, "eventual"};
   rank_state s;
   {
-    eventual_ckpt ckpt{world, opts(dir)};
+    ckpt_type ckpt{world, opts<TestType>(dir)};
     ckpt.protect("field", s.field);
     ckpt.protect("tag", s.tag);
     auto const record = [&](std::uint64_t v, int rank) { return checkpoint::detail::rank_record_path(dir, v, static_cast<std::uint32_t>(rank)); };
@@ -87,11 +96,16 @@ TEST_CASE("eventual: a rank checkpoints while another has not started; the manif
     CHECK(ckpt.versions() == std::vector<std::uint64_t>{1, 2, 3, 4});
   }
   rank_state back;
-  eventual_ckpt ckpt{world, opts(dir)};
+  ckpt_type ckpt{world, opts<TestType>(dir)};
   ckpt.protect("field", back.field);
   ckpt.protect("tag", back.tag);
   REQUIRE(ckpt.restore_latest() == std::optional<std::uint64_t>(4));
   CHECK(back.is(r, 4));
+  if constexpr (!std::is_same_v<TestType, storage::posix_dir>) {
+    // Versions 2 and 4 also went to the shared level, written by each rank before its record.
+    if constexpr (requires { ckpt.storage().slow; })
+      CHECK(ckpt.storage().slow.list().committed == std::vector<std::uint64_t>{2, 4});
+  }
 }
 
 TEST_CASE("eventual: a restart restores the newest version every rank holds and drops the rest", "[mpi][eventual]") {
@@ -132,7 +146,16 @@ TEST_CASE("eventual: storage that needs collectives is refused; a coordinated re
   test::scratch_dir dir{world, "eventual-bad"};
   using mpiio_eventual = checkpointer<comm::mpi, snapshot::full, storage::mpiio_file, consistency::eventual>;
   REQUIRE_THROWS_WITH((mpiio_eventual{world, {.directory = dir.path() / "m"}}),
-                      Catch::Contains("eventual needs storage::posix_dir") && Catch::Contains("mpiio"));
+                      Catch::Contains("eventual writes each rank's shard with no collective") &&
+                          Catch::Contains("storage 'mpiio_file' moves shards with collectives"));
+  using parity_eventual = checkpointer<comm::mpi, snapshot::full, storage::node_local, consistency::eventual>;
+  parity_eventual::options parity_opts{.directory = dir.path() / "x"};
+  parity_opts.storage.copies = storage::redundancy::xor_group;
+  REQUIRE_THROWS_WITH((parity_eventual{world, parity_opts}),
+                      Catch::Contains("redundancy xor_group encodes parity across a group of ranks at the same version"));
+  using two_level = storage::multilevel<storage::node_local, storage::mpiio_file, 2>;
+  REQUIRE_THROWS_WITH((checkpointer<comm::mpi, snapshot::full, two_level, consistency::eventual>{world, {.directory = dir.path() / "y"}}),
+                      Catch::Contains("the slow level 'mpiio_file' writes with a collective"));
   {
     rank_state s;
     eventual_ckpt ckpt{world, opts(dir)};

@@ -6,6 +6,7 @@
 #include <strata/checkpoint/checkpointer.hpp>
 #include <strata/checkpoint/async_writer.hpp>
 #include <strata/checkpoint/detail/app_log.hpp>
+#include <strata/checkpoint/detail/eventual_exchange.hpp>
 #include <strata/checkpoint/fault_points.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
 #include <strata/checkpoint/detail/rank_record.hpp>
@@ -22,6 +23,7 @@
 #include <strata/comm/mpi.hpp>
 #include <strata/consistency/coordinated.hpp>
 #include <strata/consistency/eventual.hpp>
+#include <strata/storage/alone.hpp>
 #include <strata/consistency/impl/coordinated.ipp>
 #include <strata/detail/dir_lock.hpp>
 #include <strata/detail/hash.hpp>
@@ -117,14 +119,13 @@ class checkpointer_core {
     }
     if (why.empty() && opt_.async) why = thread_support_problem();
     if (why.empty() && opt_.replay_log) why = open_app_log();
-    if (why.empty() && eventual()) {
-      std::error_code ec;
-      std::filesystem::create_directories(checkpoint::detail::rank_records_dir(opt_.directory), ec);
-      if (ec)
-        why = "rank " + std::to_string(comm_.rank()) + ": cannot create " +
-              checkpoint::detail::rank_records_dir(opt_.directory).string() + ": " + ec.message();
-    }
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
+    if (eventual()) {  // collective: where records are read, and whether they and manifests travel
+      bool const replicas =
+          comm_.all_reduce(std::uint64_t{!storage::alone::commit_replicas(opt_.storage).empty()}, comm::reduce_op::max) != 0;
+      why = ex_.open(comm_, opt_.directory, replicas);
+      if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
+    }
     if (alog_) registry_.protect(checkpoint::detail::log_region_name, alog_->mark());
     if (eventual()) discover_next_version();  // now, while collective: a checkpoint must not need the others
     if (opt_.async) {
@@ -185,6 +186,7 @@ class checkpointer_core {
   /// agreement or pre-emption is checked at this step. \returns whether a checkpoint was taken.
   bool step(std::uint64_t i) {
     step_ = i;
+    if (eventual()) pump();
     bool due = opt_.trigger.due(i, trigger::clock::now());
     bool const agree_due = trigger::needs_agreement(opt_.trigger);
     bool const check = checks_preemption_at(i);
@@ -352,10 +354,9 @@ class checkpointer_core {
       detail::validate_option(".storage", o.storage);
       detail::validate_option(".consistency", o.consistency);
       detail::validate_option(".preemption", o.preemption);
-      if (consistency::is_eventual(o.consistency) && storage::name_of(o.storage) != std::string_view("posix_dir"))
-        return "checkpointer option .consistency: eventual needs storage::posix_dir (rank 0 writes each version's "
-               "manifest where every rank reads it, with no collective); storage '" +
-               std::string(storage::name_of(o.storage)) + "' needs the coordinated protocol";
+      if (consistency::is_eventual(o.consistency))
+        if (auto const why = storage::alone::why_not(o.storage); !why.empty())
+          return "checkpointer option .consistency: eventual writes each rank's shard with no collective, but " + why;
     } catch (usage_error const& e) {
       return e.what();
     }
@@ -1288,16 +1289,26 @@ class checkpointer_core {
 
   bool eventual() const noexcept { return consistency::is_eventual(opt_.consistency); }
 
+  /// How the storage and the record exchange report what they did: to the checkpointer's log.
+  storage::alone::sayer sayer() {
+    return [this](std::string const& text, bool warning) { warning ? log_.warn(text) : log_.info(text); };
+  }
+  /// Eventual: takes in what other ranks sent (records, manifests, partner copies), never waiting;
+  /// rank 0 makes usable the versions whose last record just came.
+  void pump() {
+    if (ex_.pump(opt_.storage, sayer()) && comm_.rank() == 0) finalize_ready();
+  }
+
   /// Eventual: this rank's shard of version j written, checked and recorded; no other rank waited for.
   void commit_own(job& j) {
     auto const v = j.version;
     int const r = comm_.rank();
+    pump();
     try {
-      auto const vote = consistency::write_and_check(opt_.storage, v, j.shard, opt_.verify_after_write, r);
+      auto const vote = consistency::write_and_check(opt_.storage, v, j.shard, opt_.verify_after_write, r, true);
       fault::point(consistency::fault_points::after_shard, r, v);
-      checkpoint::detail::write_rank_record(
-          opt_.directory, {v, static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(comm_.size()), j.step,
-                           j.created_unix_ms, vote.bytes, vote.xxh3, vote.index_bytes, vote.index_xxh3, j.depends_on});
+      ex_.record({v, static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(comm_.size()), j.step, j.created_unix_ms,
+                  vote.bytes, vote.xxh3, vote.index_bytes, vote.index_xxh3, j.depends_on});
     } catch (std::exception const& e) {
       opt_.storage.remove_shard(v, r);
       throw checkpoint_error("checkpoint version " + std::to_string(v) + " not recorded on rank " + std::to_string(r) +
@@ -1321,12 +1332,19 @@ class checkpointer_core {
   /// Eventual, rank 0: writes the manifest of every version that every rank has recorded and that has
   /// none yet, oldest first. Its version vector: the newest version each rank had recorded.
   void finalize_ready() {
+    std::lock_guard fg{finalize_mu_};  // the writer's commit and the caller's step may both get here
     auto const n = static_cast<std::uint32_t>(comm_.size());
+    std::uint64_t above = 0;  // every rank recorded it, so every rank recorded (or gave up) every older one
+    {
+      std::lock_guard g{mu_};
+      if (finalized_) above = finalized_->version;
+    }
     std::vector<std::string> bad;
-    auto const recs = checkpoint::detail::read_rank_records(opt_.directory, &bad);
+    auto const recs = ex_.read(above, &bad);
     for (auto const& b : bad) log_.warn("ignoring a damaged per-rank record: " + b);
+    if (recs.empty()) return;
     auto const committed = opt_.storage.list().committed;
-    std::vector<std::uint64_t> newest(n, 0);
+    std::vector<std::uint64_t> newest(n, above);
     for (auto const& [v, by_rank] : recs)
       for (auto const& [r, rec] : by_rank)
         if (r < n) newest[r] = std::max(newest[r], v);
@@ -1363,6 +1381,7 @@ class checkpointer_core {
         log_.warn("version " + std::to_string(v) + ": every rank holds it but its manifest could not be written: " + e.what());
         return;
       }
+      ex_.publish(opt_.storage, v, text);
       {
         std::lock_guard g{mu_};
         finalized_ = checkpoint::parent_link{v, m.id, detail::xxh3(text)};
@@ -1388,7 +1407,7 @@ class checkpointer_core {
     doomed = retention::protect_dependencies(committed, std::move(doomed), deps);
     auto drop = [&](std::uint64_t v) {
       opt_.storage.remove_shard(v, r);
-      checkpoint::detail::remove_rank_record(opt_.directory, v, static_cast<std::uint32_t>(r));
+      ex_.forget(v, static_cast<std::uint32_t>(comm_.size()));
       opt_.storage.remove_version(v);
     };
     for (auto v : doomed) {
@@ -1423,8 +1442,10 @@ class checkpointer_core {
   /// ranks that wrote them have stopped, so those versions can never be completed.
   void settle_eventual(bool at_restore) {
     comm_.barrier();
+    ex_.drain(opt_.storage, sayer(), at_restore);  // every record at rank 0, every partner copy written
     if (comm_.rank() == 0) finalize_ready();
     comm_.barrier();
+    ex_.drain(opt_.storage, sayer(), false);  // the manifests where copies are kept
     retire_own();
     if (at_restore) {
       auto const l = opt_.storage.list();
@@ -1433,7 +1454,7 @@ class checkpointer_core {
       for (auto v : l.all)
         if (v > newest) {
           opt_.storage.remove_shard(v, comm_.rank());
-          checkpoint::detail::remove_rank_record(opt_.directory, v, static_cast<std::uint32_t>(comm_.rank()));
+          ex_.forget(v, static_cast<std::uint32_t>(comm_.size()));
           opt_.storage.remove_version(v);
         }
       std::lock_guard g{mu_};
@@ -1558,6 +1579,8 @@ class checkpointer_core {
   std::optional<checkpoint::detail::app_log> alog_;         ///< `.replay_log`: this rank's application log
   std::optional<checkpoint::parent_link> finalized_;  ///< eventual, rank 0: the newest version it made usable
   std::map<std::uint64_t, std::uint64_t> pending_log_;  ///< eventual: version → its log index, until usable
+  checkpoint::detail::eventual_exchange<Comm> ex_;  ///< eventual: records to rank 0, manifests to the nodes
+  std::mutex finalize_mu_;                          ///< eventual, rank 0: one finalize_ready at a time
   std::mutex prom_mu_;
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained

@@ -92,9 +92,11 @@ inline void write_rank_record(std::filesystem::path const& dir, rank_record cons
                                      strata::detail::io_context<checkpoint_error>{"rank " + std::to_string(r.rank), {}});
 }
 
-/// \brief Every record found: version → rank → record (damaged ones are left out and named in `bad`).
+/// \brief Every record found of a version above `above`: version → rank → record (damaged ones are
+/// left out and named in `bad`; older ones are not read).
 inline std::map<std::uint64_t, std::map<std::uint32_t, rank_record>> read_rank_records(std::filesystem::path const& dir,
-                                                                                      std::vector<std::string>* bad = nullptr) {
+                                                                                      std::vector<std::string>* bad = nullptr,
+                                                                                      std::uint64_t above = 0) {
   std::map<std::uint64_t, std::map<std::uint32_t, rank_record>> out;
   std::error_code ec;
   for (auto const& e : std::filesystem::directory_iterator(rank_records_dir(dir), ec)) {
@@ -103,6 +105,7 @@ inline std::map<std::uint64_t, std::map<std::uint32_t, rank_record>> read_rank_r
     unsigned r = 0;
     char tail = 0;
     if (std::sscanf(name.c_str(), "v%llu.r%u%c", &v, &r, &tail) != 2) continue;  // temporary files, others
+    if (v <= above) continue;
     std::optional<rank_record> rec;
     try {
       auto const bytes = strata::detail::read_file(e.path());

@@ -10,6 +10,7 @@
 #include <strata/detail/hash.hpp>
 #include <strata/detail/xxh3_stream.hpp>
 #include <strata/error.hpp>
+#include <strata/storage/alone.hpp>
 #include <strata/storage/byte_buffer.hpp>
 
 #include <algorithm>
@@ -85,7 +86,8 @@ std::optional<std::uint64_t> coordinated::choose(Comm const& comm, std::vector<s
 }
 
 template <class Storage>
-shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard, bool verify, int rank) {
+shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_shard const& shard, bool verify, int rank,
+                           bool alone) {
   // The checksum is computed while the shard is written (the write is mostly waiting on the disk).
   auto hashing = std::async(std::launch::async, [&shard] {
     detail::xxh3_stream h;
@@ -93,7 +95,8 @@ shard_vote write_and_check(Storage& storage, std::uint64_t v, snapshot::encoded_
     return h.digest();
   });
   try {
-    storage.write_shard(v, shard);
+    if (alone) storage::alone::write(storage, v, shard);
+    else storage.write_shard(v, shard);
   } catch (...) {
     hashing.wait();
     throw;
