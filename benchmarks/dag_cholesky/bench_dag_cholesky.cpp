@@ -1,14 +1,21 @@
 // bench_dag_cholesky: makespan and makespan / lower bound of the tiled Cholesky of examples/cholesky
-// for tile counts 4..16, five schedulers side by side in one run:
+// for tile counts 4..16, six schedulers side by side in one run:
+//  - strata dynamic: the tasks submitted to a strata::dag::task_flow (dependencies inferred from the tiles
+//    each task reads and updates, tiles updated in place, homes 2D block-cyclic), run by its dynamic
+//    runtime over the P ranks with --workers threads each (ready tasks by upward rank, placement
+//    planned<heft> over P x workers, tiles between ranks by non-blocking MPI); makespan from the first
+//    submission to the end of run() on the slowest rank, as StarPU's;
 //  - strata HEFT, strata eager, strata round robin: the placement computed ahead with the
 //    calibrated kernel costs, run by strata::dag::execute over the P MPI ranks (one thread each);
 //  - StarPU dmda, StarPU eager (when built with StarPU): the same tasks and kernels, one StarPU
-//    process on rank 0 with P CPU workers (STARPU_SCHED=dmda | eager, STARPU_NCPU=P) while the
+//    process on rank 0 with P x workers CPU workers (STARPU_SCHED=dmda | eager, STARPU_NCPU=P x workers) while the
 //    other ranks sleep; dmda's performance model is the same calibrated costs.
-// Lower bound = max(critical path, total work / P) from the kernel costs calibrated on rank 0
+// Lower bound = max(critical path, total work / (P x workers)) from the kernel costs calibrated on rank 0
 // (best of --calib-reps), the same for all five. Each point is the median (and the best) of --reps
 // runs, the schedulers interleaved (order rotated every repetition). The factor of every scheduler is checked
-// (max |A - L L^T| / max |A| < 1e-10) on the first repetition. Writes PREFIX.json and PREFIX.csv.
+// (max |A - L L^T| / max |A| < 1e-10) on the first repetition. Writes PREFIX.json and PREFIX.csv. The last
+// line printed is "strata/starpu_eager median makespan at T tiles: R" (T the largest tile count, R the ratio of
+// the medians of strata dynamic and StarPU eager).
 //
 //   mpiexec -n 2 --bind-to none bench_dag_cholesky --tiles 4,6,8,10,12,14,16 --tile-size 64 --reps 15 --out dag_cholesky
 #include "../../examples/cholesky/tiled_cholesky.hpp"
@@ -19,6 +26,7 @@
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/executor.hpp>
 #include <strata/dag/placement.hpp>
+#include <strata/dag/task_flow.hpp>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -100,13 +108,15 @@ struct sched_runs {
 int main(int argc, char** argv) {
   strata::comm::mpi_environment env{argc, argv};
   std::string tiles_list = "4,6,8,10,12,14,16", out = "dag_cholesky";
-  int b = 64, reps = 15, calib_reps = 9;
+  int b = 64, reps = 15, calib_reps = 9, workers = 1;
   bool no_starpu = false;
-  CLI::App app{"bench_dag_cholesky: tiled Cholesky, strata HEFT / eager / round robin vs StarPU dmda / eager"};
+  CLI::App app{"bench_dag_cholesky: tiled Cholesky, strata dynamic / HEFT / eager / round robin vs StarPU dmda / eager"};
   app.add_option("--tiles", tiles_list, "comma-separated tile counts");
   app.add_option("--tile-size", b, "tile size b")->check(CLI::Range(1, 2048));
   app.add_option("--reps", reps, "runs per scheduler and tile count (median reported)")->check(CLI::Range(1, 1000));
   app.add_option("--calib-reps", calib_reps, "kernel calibration: best of this many")->check(CLI::Range(1, 1000));
+  app.add_option("--workers", workers, "strata dynamic: worker threads per rank (StarPU gets ranks x workers CPU workers)")
+      ->check(CLI::Range(1, 256));
   app.add_flag("--no-starpu", no_starpu, "skip the StarPU schedulers even when built with StarPU");
   app.add_option("--out", out, "output prefix (PREFIX.json, PREFIX.csv)");
   // The last of a repeated option wins (run.sh passes defaults, then the caller's overrides).
@@ -117,9 +127,9 @@ int main(int argc, char** argv) {
   for (std::string s; std::getline(ss, s, ',');) tiles.push_back(std::stoi(s));
 
   strata::comm::mpi world{MPI_COMM_WORLD};
-  int const me = world.rank(), P = world.size();
+  int const me = world.rank(), P = world.size(), cores = P * workers;
 
-  std::vector<std::string> scheds = {"strata_heft", "strata_eager", "strata_round_robin"};
+  std::vector<std::string> scheds = {"strata_dynamic", "strata_heft", "strata_eager", "strata_round_robin"};
   std::string starpu_status;
 #if STRATA_BENCH_HAVE_STARPU
   if (no_starpu) {
@@ -127,7 +137,7 @@ int main(int argc, char** argv) {
   } else {
     scheds.push_back("starpu_dmda");
     scheds.push_back("starpu_eager");
-    starpu_status = starpu_chol::version() + ": dmda and eager with " + std::to_string(P) + " CPU workers in one process";
+    starpu_status = starpu_chol::version() + ": dmda and eager with " + std::to_string(cores) + " CPU workers in one process";
     setenv("STARPU_SILENT", "1", 0);
     setenv("STARPU_WORKERS_NOBIND", "1", 0);  // strata's ranks are not pinned either (run.sh: --bind-to none)
   }
@@ -150,16 +160,20 @@ int main(int argc, char** argv) {
   j["benchmark"] = "dag_cholesky";
   j["tile_size"] = b;
   j["mpi_ranks"] = P;
+  j["strata_dynamic_workers_per_rank"] = workers;
   j["reps"] = reps;
   j["online_cpus"] = sysconf(_SC_NPROCESSORS_ONLN);
   j["rank0_allowed_cpus"] = allowed;
   j["load_average_at_start"] = {load[0], load[1], load[2]};
   j["starpu"] = starpu_status;
-  std::string compared = "strata_*: the placement computed ahead with the calibrated costs, run by strata::dag::execute on " +
+  std::string compared = "strata_dynamic: dag::task_flow, " + std::to_string(P) + " ranks x " + std::to_string(workers) +
+                         " workers (plus one communication thread per rank), placement planned<heft>, ready tasks by upward rank, "
+                         "tiles in place, makespan from the first submission to the end of run(), slowest rank; "
+                         "strata_heft / eager / round_robin: the placement computed ahead with the calibrated costs, run by strata::dag::execute on " +
                          std::to_string(P) + " MPI ranks (one process and one thread each, tiles sent as MPI messages), " +
                          "makespan barrier to barrier";
-  if (scheds.size() > 3)
-    compared += "; starpu_*: one process (rank 0) with " + std::to_string(P) +
+  if (scheds.size() > 4)
+    compared += "; starpu_*: one process (rank 0) with " + std::to_string(cores) +
                 " StarPU CPU workers, tiles in shared memory, the other ranks asleep, makespan from the first submission "
                 "to starpu_task_wait_for_all(); same tasks, same kernels";
   j["compared"] = compared;
@@ -170,7 +184,7 @@ int main(int argc, char** argv) {
     std::printf("rank 0 may run on %d of %ld cpus; load average %.2f\n", allowed, sysconf(_SC_NPROCESSORS_ONLN), load[0]);
     std::printf("%5s %5s %10s", "tiles", "tasks", "bound ms");
     for (auto const& s : scheds) std::printf(" %18s", s.c_str());
-    std::printf("   (median makespan / lower bound, P = %d)\n", P);
+    std::printf("   (median makespan / lower bound, %d ranks x %d workers)\n", P, workers);
   }
 
   std::ofstream csv;
@@ -184,11 +198,15 @@ int main(int argc, char** argv) {
   }
 
   auto const pf = strata::dag::platform::uniform(P);
+  auto const pf_cores = strata::dag::platform::uniform(cores);
+  double last_ratio = -1.0;
+  int last_tiles = 0;
   bool strata_ok = true, starpu_ok = true;
   for (int t : tiles) {
     auto const prob = tiled::build(t, b, costs);
-    auto const bound = strata::dag::lower_bound(prob.graph, pf);
-    double const lb = bound.value(), total_work = bound.work_per_rank * P;
+    auto const bound = strata::dag::lower_bound(prob.graph, pf_cores);
+    double const lb = bound.value(), total_work = bound.work_per_rank * cores;
+    tiled::tile_store store(t, b);
     std::map<std::string, strata::dag::schedule> plans;
     plans["strata_heft"] = strata::dag::heft{}.place(prob.graph, pf);
     plans["strata_eager"] = strata::dag::eager{}.place(prob.graph, pf);
@@ -200,7 +218,22 @@ int main(int argc, char** argv) {
         auto const& s = scheds[(k + static_cast<std::size_t>(rep)) % scheds.size()];
         bool const check = rep == 0;
         auto& rr = runs[s];
-        if (s.starts_with("strata_")) {
+        if (s == "strata_dynamic") {
+          world.barrier();
+          auto const t0 = std::chrono::steady_clock::now();
+          strata::dag::task_flow<> flow{{.workers = workers}};
+          tiled::submit(flow, store, costs, P);
+          auto const res = flow.run(world);
+          double const took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          rr.makespan.push_back(world.all_reduce(took, strata::comm::reduce_op::max));
+          rr.busy.push_back(world.all_reduce(res.busy_s, strata::comm::reduce_op::sum));
+          if (check) {
+            rr.residual = tiled::gathered_residual(world, store);
+            int bad = me == 0 && !(rr.residual < residual_limit);
+            world.broadcast(std::as_writable_bytes(std::span(&bad, 1)), 0);
+            strata_ok &= bad == 0;
+          }
+        } else if (s.starts_with("strata_")) {
           auto const& plan = plans.at(s);
           auto res = strata::dag::execute(world, prob.graph, plan, [&](strata::dag::task_id id, strata::dag::task_inputs const& in) {
             return run_task(prob, id, in);
@@ -217,11 +250,11 @@ int main(int argc, char** argv) {
 #if STRATA_BENCH_HAVE_STARPU
         else {
           if (me == 0) {
-            auto const r = starpu_chol::run(t, b, costs, s.substr(std::string("starpu_").size()), P, check);
+            auto const r = starpu_chol::run(t, b, costs, s.substr(std::string("starpu_").size()), cores, check);
             rr.makespan.push_back(r.makespan_s);
             rr.busy.push_back(r.busy_s);
             rr.init.push_back(r.init_s);
-            if (r.workers != P) std::fprintf(stderr, "warning: StarPU started %d CPU workers, asked for %d\n", r.workers, P);
+            if (r.workers != cores) std::fprintf(stderr, "warning: StarPU started %d CPU workers, asked for %d\n", r.workers, cores);
             if (check) {
               rr.residual = r.residual;
               starpu_ok &= r.residual >= 0.0 && r.residual < residual_limit;
@@ -268,6 +301,8 @@ int main(int argc, char** argv) {
     csv << '\n';
     std::printf("\n");
     std::fflush(stdout);
+    if (runs.contains("starpu_eager")) last_ratio = median(runs["strata_dynamic"].makespan) / median(runs["starpu_eager"].makespan);
+    last_tiles = t;
     j["runs"].push_back(run);
   }
   if (me == 0) {
@@ -277,6 +312,7 @@ int main(int argc, char** argv) {
     if (!no_starpu) std::printf(starpu_ok ? "StarPU factor ok (dmda and eager, residual < 1e-10)\n" : "StarPU factor WRONG\n");
 #endif
     std::printf("wrote %s.json %s.csv\n", out.c_str(), out.c_str());
+    if (last_ratio > 0) std::printf("strata/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_ratio);
   }
   return strata_ok && starpu_ok ? 0 : 1;
 }

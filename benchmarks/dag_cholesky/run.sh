@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs bench_dag_cholesky on NP (default 2) MPI ranks: strata HEFT / eager / round robin over MPI and,
+# Runs bench_dag_cholesky on NP (default 2) MPI ranks: strata dynamic (task flow, WORKERS threads per rank,
+# default 1), strata HEFT / eager / round robin over MPI and,
 # when built with StarPU, StarPU dmda / eager with NP CPU workers, side by side in one run; plots
 # makespan and makespan / lower bound.
 #   benchmarks/dag_cholesky/run.sh BUILD_DIR [OUT_DIR] [extra args]
@@ -16,12 +17,12 @@ export STARPU_SILENT=${STARPU_SILENT:-1} STARPU_WORKERS_NOBIND=${STARPU_WORKERS_
 # --bind-to none: with 2 ranks on 2 cores Open MPI would pin rank 0 to one core, and StarPU's
 # workers (started inside rank 0) would then share that core.
 [ -n "${PLOT_ONLY:-}" ] || "$MPIEXEC" -n "${NP:-2}" ${MPIEXEC_FLAGS:---oversubscribe --bind-to none} "$build/benchmarks/dag_cholesky/bench_dag_cholesky" \
-  --tiles 4,6,8,10,12,14,16 --tile-size 64 --reps 15 --out "$out/dag_cholesky" "${@:3}"
+  --tiles 4,6,8,10,12,14,16 --tile-size 64 --reps 15 --workers "${WORKERS:-1}" --out "$out/dag_cholesky" "${@:3}"
 
 csv="$out/dag_cholesky.csv"
 col() { head -1 "$csv" | tr ',' '\n' | grep -nx "$1" | cut -d: -f1; }
 ms="" ratio="" best=""
-for s in strata_heft strata_eager strata_round_robin starpu_dmda starpu_eager; do
+for s in strata_dynamic strata_heft strata_eager strata_round_robin starpu_dmda starpu_eager; do
   c=$(col "${s}_ms" || true)
   [ -n "$c" ] || continue
   title=${s//_/ }
@@ -33,7 +34,7 @@ gnuplot <<GP
 set terminal pngcairo size 1500,520 noenhanced
 set output '$out/dag_cholesky.png'
 set datafile separator ','
-set multiplot layout 1,3 title 'tiled Cholesky, b = 64, P = ${NP:-2} (strata: P MPI ranks; StarPU: P CPU workers in one process)'
+set multiplot layout 1,3 title 'tiled Cholesky, b = 64, ${NP:-2} ranks x ${WORKERS:-1} workers (strata static: NP MPI ranks; StarPU: NP x WORKERS CPU workers in one process)'
 set xlabel 'tiles per dimension'; set grid
 set title 'makespan, median of runs'
 set ylabel 'ms'; set logscale y; set key top left

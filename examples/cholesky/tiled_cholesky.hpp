@@ -1,4 +1,5 @@
-// Tiled Cholesky as a strata::dag graph: tasks POTRF, TRSM, SYRK, GEMM on b x b tiles.
+// Tiled Cholesky as a strata::dag task flow: tasks POTRF, TRSM, SYRK, GEMM on b x b tiles, dependencies
+// inferred by the flow from the tiles each task reads and updates.
 // Shared by examples/cholesky and benchmarks/dag_cholesky.
 #pragma once
 
@@ -6,6 +7,7 @@
 #include <strata/dag/executor.hpp>
 #include <strata/dag/graph.hpp>
 #include <strata/dag/placement.hpp>
+#include <strata/dag/task_flow.hpp>
 
 #include <cstring>
 #include <span>
@@ -17,6 +19,8 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace tiled {
@@ -59,37 +63,6 @@ inline double a_entry(int r, int c, int n) {
   return (r == c ? n : 0.0) + 1.0 / (1.0 + std::abs(r - c)) + 0.5 * noise;
 }
 
-inline problem build(int tiles, int b, kernel_costs const& c) {
-  problem p;
-  p.tiles = tiles;
-  p.b = b;
-  auto const tile_bytes = static_cast<std::uint64_t>(b) * static_cast<std::uint64_t>(b) * sizeof(double);
-  std::vector<task_id> last(static_cast<std::size_t>(tiles * tiles), none);  // latest writer of each tile
-  auto at = [&](int i, int j) -> task_id& { return last[static_cast<std::size_t>(i * tiles + j)]; };
-  auto add = [&](op o, std::string name, double cost) {
-    auto const t = p.graph.add_task(std::move(name), {{"cpu", cost}}, tile_bytes);
-    for (task_id in : {o.prev, o.a, o.b})
-      if (in != none) p.graph.add_edge(in, t, tile_bytes);
-    p.ops.push_back(o);
-    return t;
-  };
-  auto const s = [](int v) { return std::to_string(v); };
-  for (int k = 0; k < tiles; ++k) {
-    at(k, k) = add({kernel::potrf, k, k, k, at(k, k)}, "potrf(" + s(k) + ")", c.potrf);
-    task_id const lkk = at(k, k);
-    for (int i = k + 1; i < tiles; ++i)
-      at(i, k) = add({kernel::trsm, i, k, k, at(i, k), lkk}, "trsm(" + s(i) + "," + s(k) + ")", c.trsm);
-    for (int i = k + 1; i < tiles; ++i) {
-      at(i, i) = add({kernel::syrk, i, i, k, at(i, i), at(i, k)}, "syrk(" + s(i) + "," + s(k) + ")", c.syrk);
-      for (int j = k + 1; j < i; ++j)
-        at(i, j) = add({kernel::gemm, i, j, k, at(i, j), at(i, k), at(j, k)},
-                       "gemm(" + s(i) + "," + s(j) + "," + s(k) + ")", c.gemm);
-    }
-  }
-  p.final_writer = last;
-  return p;
-}
-
 inline std::vector<double> initial_tile(int i, int j, int b, int n) {
   std::vector<double> t(static_cast<std::size_t>(b * b));
   for (int r = 0; r < b; ++r)
@@ -129,6 +102,105 @@ inline void gemm_nt(double const* x, double const* y, double* c, int b) {
       for (int k = 0; k < b; ++k) v += x[r * b + k] * y[q * b + k];
       c[r * b + q] -= v;
     }
+}
+
+/// One b x b buffer per lower tile (i >= j), row-major; every rank holds them all (a tile's value is at
+/// its home rank, the other ranks' buffers receive copies when a task runs there).
+struct tile_store {
+  int tiles = 0, b = 0;
+  std::vector<std::vector<double>> tile;  // index i * tiles + j
+  tile_store(int t, int bs) : tiles(t), b(bs), tile(static_cast<std::size_t>(t * t)) {
+    for (int i = 0; i < t; ++i)
+      for (int j = 0; j <= i; ++j) tile[static_cast<std::size_t>(i * t + j)].assign(static_cast<std::size_t>(bs * bs), 0.0);
+  }
+  std::vector<double>& at(int i, int j) { return tile[static_cast<std::size_t>(i * tiles + j)]; }
+};
+
+/// Home rank of tile (i, j): 2D block-cyclic over a pr x pc grid of the ranks (pr the largest divisor of
+/// `ranks` not above its square root).
+inline int tile_home(int i, int j, int ranks) {
+  int pr = 1;
+  for (int d = 1; d * d <= ranks; ++d)
+    if (ranks % d == 0) pr = d;
+  int const pc = ranks / pr;
+  return (i % pr) * pc + j % pc;
+}
+
+/// Submits the tiled Cholesky of the n x n matrix (n = tiles x b) to `flow` over the tiles of `store`,
+/// in the loop order of the algorithm, each task with the tiles it reads and the one it updates; the
+/// flow infers the dependencies. A tile's first task writes it (generating it from A), later ones
+/// update it. Returns the tasks' descriptions (the producers of their inputs as the flow inferred them).
+template <class Flow>
+std::vector<op> submit(Flow& flow, tile_store& store, kernel_costs const& c, int ranks) {
+  int const tiles = store.tiles, b = store.b, n = tiles * b;
+  std::vector<strata::dag::data_handle<double>> h(static_cast<std::size_t>(tiles * tiles));
+  std::vector<bool> touched(h.size(), false);
+  auto idx = [&](int i, int j) { return static_cast<std::size_t>(i * tiles + j); };
+  for (int i = 0; i < tiles; ++i)
+    for (int j = 0; j <= i; ++j)
+      h[idx(i, j)] = flow.register_data("A(" + std::to_string(i) + "," + std::to_string(j) + ")", store.at(i, j),
+                                        {.home = tile_home(i, j, ranks), .initialized = false});
+  std::vector<op> ops;
+  auto const s = [](int v) { return std::to_string(v); };
+  // The output tile is the last access: its first task writes it from A, later tasks update it.
+  auto task = [&](kernel k, int i, int j, int step, std::string name, double cost, auto body, auto... inputs) {
+    bool const first = !touched[idx(i, j)];
+    touched[idx(i, j)] = true;
+    strata::dag::task_id t = 0;
+    auto gen = [=](std::span<double> out) {
+      if (!first) return;
+      auto const a = initial_tile(i, j, b, n);
+      std::copy(a.begin(), a.end(), out.begin());
+    };
+    auto run = [=](auto... spans) {  // inputs (const spans), then the output span
+      auto const args = std::tuple{spans...};
+      gen(std::get<sizeof...(spans) - 1>(args));
+      std::apply(body, args);
+    };
+    if (first)
+      t = flow.submit({.name = std::move(name), .cost = cost}, run, strata::dag::read(h[idx(inputs.first, inputs.second)])...,
+                      strata::dag::write(h[idx(i, j)]));
+    else
+      t = flow.submit({.name = std::move(name), .cost = cost}, run, strata::dag::read(h[idx(inputs.first, inputs.second)])...,
+                      strata::dag::readwrite(h[idx(i, j)]));
+    constexpr std::size_t nin = sizeof...(inputs);
+    auto const prod = [&](std::size_t k2) { return flow.producer(t, k2).value_or(none); };
+    op o{k, i, j, step, prod(nin)};
+    if constexpr (nin >= 1) o.a = prod(0);
+    if constexpr (nin >= 2) o.b = prod(1);
+    ops.push_back(o);
+  };
+  using cspan = std::span<double const>;
+  using span = std::span<double>;
+  for (int k = 0; k < tiles; ++k) {
+    task(kernel::potrf, k, k, k, "potrf(" + s(k) + ")", c.potrf, [b](span a) { potrf(a.data(), b); });
+    for (int i = k + 1; i < tiles; ++i)
+      task(kernel::trsm, i, k, k, "trsm(" + s(i) + "," + s(k) + ")", c.trsm,
+           [b](cspan l, span a) { trsm(l.data(), a.data(), b); }, std::pair{k, k});
+    for (int i = k + 1; i < tiles; ++i) {
+      task(kernel::syrk, i, i, k, "syrk(" + s(i) + "," + s(k) + ")", c.syrk,
+           [b](cspan l, span a) { gemm_nt(l.data(), l.data(), a.data(), b); }, std::pair{i, k});
+      for (int j = k + 1; j < i; ++j)
+        task(kernel::gemm, i, j, k, "gemm(" + s(i) + "," + s(j) + "," + s(k) + ")", c.gemm,
+             [b](cspan x, cspan y, span a) { gemm_nt(x.data(), y.data(), a.data(), b); }, std::pair{i, k}, std::pair{j, k});
+    }
+  }
+  return ops;
+}
+
+/// The problem as a graph for the static executor: the tasks submitted to a task flow (which infers the
+/// dependencies), its inferred graph, and for each tile the task that writes its final value.
+inline problem build(int tiles, int b, kernel_costs const& c) {
+  problem p;
+  p.tiles = tiles;
+  p.b = b;
+  tile_store scratch(tiles, b);
+  strata::dag::task_flow<> flow;
+  p.ops = submit(flow, scratch, c, 1);
+  p.graph = flow.inferred_graph();
+  p.final_writer.assign(static_cast<std::size_t>(tiles * tiles), none);
+  for (task_id t = 0; t < p.ops.size(); ++t) p.final_writer[static_cast<std::size_t>(p.ops[t].i * tiles + p.ops[t].j)] = t;
+  return p;
 }
 
 /// Runs task `t`'s kernel; `input(id)` returns a predecessor's output tile.
@@ -210,6 +282,25 @@ inline double gathered_residual(strata::comm::mpi const& world, problem const& p
         tile.resize(static_cast<std::size_t>(b * b));
         MPI_Recv(tile.data(), b * b, MPI_DOUBLE, owner, static_cast<int>(t), world.native(), MPI_STATUS_IGNORE);
       }
+      for (int r = 0; r < b; ++r)
+        for (int c = 0; c < b; ++c)
+          l[static_cast<std::size_t>((i * b + r) * n + j * b + c)] = tile[static_cast<std::size_t>(r * b + c)];
+    }
+  return me == 0 ? residual(l, n) : 0.0;
+}
+
+/// Rank 0: max |A - L L^T| / max |A| of the factor left in `store` by a task flow run (each tile's value
+/// at its home rank, `tile_home`), gathered on rank 0 (other ranks return 0).
+inline double gathered_residual(strata::comm::mpi const& world, tile_store& store) {
+  int const me = world.rank(), P = world.size(), tiles = store.tiles, b = store.b, n = tiles * b;
+  std::vector<double> l(me == 0 ? static_cast<std::size_t>(n) * static_cast<std::size_t>(n) : 0, 0.0);
+  for (int i = 0; i < tiles; ++i)
+    for (int j = 0; j <= i; ++j) {
+      int const home = tile_home(i, j, P), tag = i * tiles + j;
+      auto& tile = store.at(i, j);
+      if (home == me && me != 0) MPI_Send(tile.data(), b * b, MPI_DOUBLE, 0, tag, world.native());
+      if (me != 0) continue;
+      if (home != 0) MPI_Recv(tile.data(), b * b, MPI_DOUBLE, home, tag, world.native(), MPI_STATUS_IGNORE);
       for (int r = 0; r < b; ++r)
         for (int c = 0; c < b; ++c)
           l[static_cast<std::size_t>((i * b + r) * n + j * b + c)] = tile[static_cast<std::size_t>(r * b + c)];
