@@ -9,6 +9,7 @@
 // after the first two (warm: the async writer's two staging buffers are recycled from the third
 // on; the cold figure is reported too). Between async checkpoints the writer is drained outside
 // the timed region (it stands for computation long enough to hide the write).
+#include "../stats.hpp"
 #include <strata/strata.hpp>
 #include <strata/trigger/never.hpp>
 
@@ -25,10 +26,7 @@
 namespace {
 using clk = std::chrono::steady_clock;
 double secs(clk::time_point a, clk::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
+using strata_bench::median;
 }  // namespace
 
 int main(int argc, char** argv) {

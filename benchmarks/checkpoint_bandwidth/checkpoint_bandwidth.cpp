@@ -6,6 +6,7 @@
 //   restore time      / raw read of the same bytes (both with the page cache dropped)
 //   blocked time      / one memcpy of the protected bytes
 // Prints one JSON object per size (and writes them with --json).
+#include "../stats.hpp"
 #include <strata/strata.hpp>
 
 #include <CLI/CLI.hpp>
@@ -29,10 +30,7 @@ using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using strata_bench::median;
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -5,6 +5,7 @@
 //                                                  of the same bytes (both from the page cache)
 // for each entry size. Every rank appends to its own log (one file per rank, as in real use).
 // Prints one JSON object per size (with --json FILE, also appended there) and the ratios.
+#include "../stats.hpp"
 #include "../raw_io.hpp"
 
 #include <strata/checkpoint.hpp>
@@ -23,10 +24,7 @@
 namespace {
 using clk = std::chrono::steady_clock;
 double secs(clk::time_point a, clk::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using strata_bench::median;
 
 /// Appends `n` entries of `bytes` to a plain file, each with or without fsync: the least a durable log does.
 double raw_appends(std::filesystem::path const& p, std::vector<std::byte> const& entry, std::size_t n, bool sync) {

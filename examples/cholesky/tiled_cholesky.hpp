@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <tuple>
@@ -130,8 +131,10 @@ inline int tile_home(int i, int j, int ranks) {
 /// in the loop order of the algorithm, each task with the tiles it reads and the one it updates; the
 /// flow infers the dependencies. A tile's first task writes it (generating it from A), later ones
 /// update it. Returns the tasks' descriptions (the producers of their inputs as the flow inferred them).
+/// `on_task`, if set, is called with a task's program-order index as its body starts (counting, crash tests).
 template <class Flow>
-std::vector<op> submit(Flow& flow, tile_store& store, kernel_costs const& c, int ranks) {
+std::vector<op> submit(Flow& flow, tile_store& store, kernel_costs const& c, int ranks,
+                       std::function<void(std::size_t)> const& on_task = {}) {
   int const tiles = store.tiles, b = store.b, n = tiles * b;
   std::vector<strata::dag::data_handle<double>> h(static_cast<std::size_t>(tiles * tiles));
   std::vector<bool> touched(h.size(), false);
@@ -152,7 +155,8 @@ std::vector<op> submit(Flow& flow, tile_store& store, kernel_costs const& c, int
       auto const a = initial_tile(i, j, b, n);
       std::copy(a.begin(), a.end(), out.begin());
     };
-    auto run = [=](auto... spans) {  // inputs (const spans), then the output span
+    auto run = [=, id = ops.size()](auto... spans) {  // inputs (const spans), then the output span
+      if (on_task) on_task(id);
       auto const args = std::tuple{spans...};
       gen(std::get<sizeof...(spans) - 1>(args));
       std::apply(body, args);

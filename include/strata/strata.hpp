@@ -46,6 +46,7 @@
 #include <strata/balance/balancer.hpp>
 #include <strata/dag/executor.hpp>
 #include <strata/dag/placement.hpp>
+#include <strata/dag/resume.hpp>
 #include <strata/dag/task_flow.hpp>
 #include <strata/elastic/policy.hpp>
 #include <strata/elastic/relaunch.hpp>

@@ -17,10 +17,10 @@ exe=$1; work=$2
 cluster=${STRATA_CLUSTER:-$(dirname "$0")/../../scripts/cluster}
 rm -rf "$work"; mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
-args=(--n 96 --steps 60 --every 5 --quiet --consistency eventual --preemption off --step-delay-ms 4)
+args=(--n 96 --steps 60 --quiet --consistency eventual --preemption off --step-delay-ms 4)
 run() {  # run HOSTS OUT ARGS...
   local hosts=$1 out=$2; shift 2
-  timeout 120 "$cluster" mpirun --hosts "$hosts" -- "$exe" "${args[@]}" "$@" > "$out" 2>&1
+  timeout 120 "$cluster" mpirun --hosts "$hosts" -- "$exe" "${args[@]}" --every "${EVERY:-5}" "$@" > "$out" 2>&1
 }
 wipe_all() { for n in node1 node2 node3 node4; do "$cluster" wipe $n > /dev/null; done; rm -rf /strata/shared/ev_*; }
 on() { "$cluster" exec "$1" -- sh -c "$2"; }  # on NODE 'command'
@@ -29,7 +29,7 @@ versions() { on "$1" "ls $2/.strata.ranks 2>/dev/null" | sed -n "s/^v0*\([0-9][0
 
 "$cluster" status > /dev/null || fail "the simulated cluster is not up (scripts/cluster up 4)"
 wipe_all
-mpiexec -n 3 --oversubscribe "$exe" "${args[@]}" --dir "$work/clean" > "$work/clean.out" 2>&1 || { cat "$work/clean.out"; fail "uninterrupted run"; }
+mpiexec -n 3 --oversubscribe "$exe" "${args[@]}" --every 5 --dir "$work/clean" > "$work/clean.out" 2>&1 || { cat "$work/clean.out"; fail "uninterrupted run"; }
 want=$(tail -n 1 "$work/clean.out")
 echo "uninterrupted: $want"
 
@@ -49,7 +49,8 @@ done
 [ "$exp" -gt 0 ] || { on node1 "ls $L/.strata.ranks"; fail "(a) no version recorded by every rank before the kill"; }
 vdir=$L/v$(printf %08d "$exp")
 before=$(on node1 "stat -c '%i %Y' $vdir/r00000.shard"; on node3 "stat -c '%i %Y' $vdir/r00002.shard")
-run node1:1,node4:1,node3:1 "$work/a_resume.out" --local $L --redundancy partner --slow-rank 2 ||
+# No checkpoint after the restore (--every 1000): retention keeps the restored version's files to look at.
+EVERY=1000 run node1:1,node4:1,node3:1 "$work/a_resume.out" --local $L --redundancy partner --slow-rank 2 ||
   { cat "$work/a_resume.out"; fail "(a) resumed run failed"; }
 grep -q "^resumed from version $exp at step" "$work/a_resume.out" ||
   { cat "$work/a_resume.out"; fail "(a) expected a resume from version $exp (newest every rank recorded, rank 1's copy on node3)"; }

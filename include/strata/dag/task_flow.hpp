@@ -12,6 +12,7 @@
 #include <strata/dag/flow_error.hpp>
 #include <strata/dag/flow_placement.hpp>
 #include <strata/dag/graph.hpp>
+#include <strata/dag/resume.hpp>
 
 #include <mpi.h>
 
@@ -21,6 +22,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <iterator>
 #include <limits>
 #include <optional>
@@ -56,7 +58,9 @@ struct flow_result {
   std::size_t tasks_run = 0; ///< by this rank
   std::size_t transfers = 0; ///< between ranks, all ranks (final copies to the homes included)
   std::uint64_t bytes_sent = 0;  ///< by this rank
-  std::vector<int> rank_of;  ///< where each task ran, by task id
+  std::vector<int> rank_of;  ///< where each task ran, by task id (-1: restored, not run)
+  std::size_t resumed_from = 0;  ///< resumable runs: tasks of program order restored from a checkpoint, not run
+  std::size_t cuts_saved = 0;    ///< resumable runs: cuts the checkpointer's trigger saved
 };
 
 namespace detail {
@@ -194,6 +198,66 @@ class task_flow {
   flow_result run(comm::mpi const& comm) {
     check_same_flow(comm);
     auto const own = comm::mpi::duplicate(comm.native());  // this run's messages stay in their own communicator
+    return run_checked(own);
+  }
+
+  /// \brief Collective over `comm`, resumable: runs the tasks in segments of `r.options.every_tasks` tasks
+  /// of program order; at each cut (every value at its home) the checkpointer's `step(tasks done)` may
+  /// save each rank's home values and the cut. If the directory holds a saved cut of this flow, it is
+  /// restored first and the tasks before it are skipped. Protects `strata.dag.cut`, `strata.dag.handles`
+  /// and `strata.dag.values` for the run (other regions the checkpointer protects are restored too).
+  /// \throws resume_error when the saved cut belongs to another flow (tasks, ranks or handles differ).
+  template <class C>
+  flow_result run(comm::mpi const& comm, resume_with<C> r) {
+    if (r.options.every_tasks == 0) throw usage_error("dag::task_flow::run: resume_options::every_tasks must be at least 1");
+    check_same_flow(comm);
+    struct reset_on_exit {
+      task_flow& f;
+      ~reset_on_exit() { f.reset(); }
+    } guard{*this};
+    auto& ck = r.checkpointer;
+    std::filesystem::path const dir = ck.settings().directory;
+    detail::flow_cut_header const now{tasks_.size(), static_cast<std::uint64_t>(comm.size()), registered_count(), 0};
+    std::string const now_handles = handle_signature();
+    detail::flow_cut_header head{};
+    std::string handles;
+    std::vector<std::byte> values;
+    ck.protect("strata.dag.cut", head, strata::replicated{});
+    ck.protect("strata.dag.handles", handles, strata::replicated{});
+    ck.protect("strata.dag.values", values);
+    struct unprotect_on_exit {
+      C& c;
+      ~unprotect_on_exit() {
+        for (auto const* n : {"strata.dag.cut", "strata.dag.handles", "strata.dag.values"}) c.unprotect(n);
+      }
+    } unprotect{ck};
+    auto const t0 = std::chrono::steady_clock::now();
+    std::size_t cut = restore_cut(comm, ck, dir, now, now_handles, head, handles, values);
+    flow_result total;
+    total.rank_of.assign(tasks_.size(), -1);
+    total.resumed_from = cut;
+    std::vector<char> has_value = values_before(cut);
+    auto const own = comm::mpi::duplicate(comm.native());  // one for every segment: each completes its messages
+    while (cut < tasks_.size()) {
+      auto const end = std::min(tasks_.size(), cut + r.options.every_tasks);
+      auto const res = segment(cut, end, has_value).run_checked(own);
+      total.busy_s += res.busy_s, total.tasks_run += res.tasks_run, total.transfers += res.transfers;
+      total.bytes_sent += res.bytes_sent;
+      std::copy(res.rank_of.begin(), res.rank_of.end(), total.rank_of.begin() + static_cast<std::ptrdiff_t>(cut));
+      cut = end;
+      head = now, head.cut = cut, handles = now_handles, values = pack_home_values(comm.rank());
+      bool const saved = ck.step(cut);
+      total.cuts_saved += saved ? 1 : 0;
+      if (r.options.on_cut) r.options.on_cut({cut, tasks_.size(), saved});
+    }
+    total.makespan_s = comm.all_reduce(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                                       comm::reduce_op::max);
+    return total;
+  }
+
+ private:
+  // Runs on `own` (this run's duplicate, the flow already checked the same on every rank).
+  flow_result run_checked(comm::mpi const& own) {
     return run_on(own.native(), own.rank(), own.size(), [&](double& elapsed, detail::run_outcome const& out) {
       auto const verdict = comm::agree(own, out.status, out.task + '\n' + out.reason);
       elapsed = own.all_reduce(elapsed, comm::reduce_op::max);
@@ -203,8 +267,77 @@ class task_flow {
       }
     });
   }
+  std::uint64_t registered_count() const {
+    return static_cast<std::uint64_t>(std::count_if(handles_.begin(), handles_.end(), [](auto const& h) { return h.registered; }));
+  }
+  std::string handle_signature() const {
+    std::string s;
+    for (auto const& h : handles_)
+      if (h.registered) s += detail::handle_line(h.name, h.bytes.size(), h.home);
+    return s;
+  }
+  std::vector<std::byte> pack_home_values(int me) const {
+    std::vector<std::byte> v;
+    for (auto const& h : handles_)
+      if (h.registered && h.home == me) v.insert(v.end(), h.bytes.begin(), h.bytes.end());
+    return v;
+  }
+  // Restores the newest saved cut, if any, into the home buffers; every rank agrees before any is touched.
+  template <class C>
+  std::size_t restore_cut(comm::mpi const& comm, C& ck, std::filesystem::path const& dir, detail::flow_cut_header const& now,
+                          std::string const& now_handles, detail::flow_cut_header const& head, std::string const& handles,
+                          std::vector<std::byte> const& values) {
+    std::optional<std::uint64_t> version;
+    try {
+      version = ck.restore_latest();
+    } catch (resume_error const&) {
+      throw;
+    } catch (restore_error const& e) {
+      throw resume_error(dir, std::nullopt, std::string("the checkpointer refused it: ") + e.what());
+    }
+    if (!version) return 0;
+    auto diff = detail::flow_mismatch(head, handles, now, now_handles);
+    std::size_t want = 0;
+    for (auto const& h : handles_)
+      if (h.registered && h.home == comm.rank()) want += h.bytes.size();
+    std::uint64_t const mine = diff.empty() && values.size() != want ? static_cast<std::uint64_t>(comm.rank()) + 1 : 0;
+    if (auto const bad = comm.all_reduce(mine, comm::reduce_op::max); diff.empty() && bad > 0)
+      diff = "rank " + std::to_string(bad - 1) + "'s saved values do not have the size of its home handles";
+    if (!diff.empty()) throw resume_error(dir, version, diff);
+    std::size_t at = 0;
+    for (auto const& h : handles_)
+      if (h.registered && h.home == comm.rank()) {
+        std::copy_n(values.begin() + static_cast<std::ptrdiff_t>(at), h.bytes.size(), h.bytes.begin());
+        at += h.bytes.size();
+      }
+    return static_cast<std::size_t>(head.cut);
+  }
+  // Which handles hold a value once the first `cut` tasks of program order are done.
+  std::vector<char> values_before(std::size_t cut) const {
+    std::vector<char> v;
+    for (auto const& h : handles_) v.push_back(h.initialized ? 1 : 0);
+    for (std::size_t t = 0; t < cut; ++t)
+      for (auto const& a : tasks_[t].accesses)
+        if (writes(a.mode)) v[a.handle] = 1;
+    return v;
+  }
+  // Tasks [first, last) as a flow of their own over the same buffers; `has_value` moves past them.
+  task_flow segment(std::size_t first, std::size_t last, std::vector<char>& has_value) {
+    task_flow seg{options_, placement_};
+    seg.handles_ = handles_;
+    for (std::size_t k = 0; k < seg.handles_.size(); ++k) {
+      auto& h = seg.handles_[k];
+      h.initialized = has_value[k] != 0, h.last_writer.reset(), h.readers.clear();
+    }
+    for (std::size_t t = first; t < last; ++t) {
+      for (auto const& a : tasks_[t].accesses)
+        if (writes(a.mode)) has_value[a.handle] = 1;
+      auto const& node = graph_.at(t);
+      seg.record({node.name, node.cost.begin()->second}, tasks_[t].accesses, std::move(tasks_[t].body));
+    }
+    return seg;
+  }
 
- private:
   struct handle_rec {
     std::string name;
     std::span<std::byte> bytes;

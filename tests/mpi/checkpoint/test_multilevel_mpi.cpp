@@ -3,9 +3,11 @@
 // write failed) while the others had begun its background copy leaves nothing on the slow level.
 #include <catch2/catch.hpp>
 #include <strata/checkpoint/checkpointer.hpp>
+#include <strata/consistency/eventual.hpp>
 #include <strata/storage/multilevel.hpp>
 #include <support/files.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 using namespace strata;
@@ -64,4 +66,40 @@ TEST_CASE("multilevel across ranks: an aborted version's background copy is neve
   ck.protect("u", back);
   CHECK(ck.restore_latest() == std::optional<std::uint64_t>(4));
   CHECK(back == u);
+}
+
+// SPEC R5/R8: one rank lost its newest fast copy; it alone is served by the slow level, the others
+// read their own fast copies (left as they were), and no rank is rolled back to an older version.
+TEMPLATE_TEST_CASE("multilevel: a rank that lost its newest fast shard is served by the slow level alone",
+                   "[mpi][multilevel]", consistency::coordinated, consistency::eventual) {
+  comm::mpi world{MPI_COMM_WORLD};
+  test::scratch_dir dir{world, "mpi-ml-lagging"};
+  using store = storage::multilevel<storage::posix_dir, storage::posix_dir, 2>;
+  using ck_t = checkpointer<comm::mpi, snapshot::full, store, TestType>;
+  int const r = world.rank(), last = world.size() - 1;
+  std::vector<double> u(4096);
+  {
+    ck_t ck{world, {.directory = dir.path(), .log = nullptr}};
+    ck.protect("u", u);
+    for (std::uint64_t v = 1; v <= 4; ++v) {
+      std::fill(u.begin(), u.end(), double(r) * 100 + double(v));
+      REQUIRE(ck.checkpoint() == v);
+    }
+    ck.wait();
+  }
+  auto const fast = [&](int rank) { return test::shard_path(dir.path() / "fast", 4, rank); };
+  world.barrier();
+  if (r == last) REQUIRE(fs::remove(fast(last)));
+  world.barrier();
+  fs::file_time_type before{};
+  if (r != last) before = fs::last_write_time(fast(r));
+  std::vector<double> back(4096, -1.0);
+  std::ostringstream log;
+  ck_t ck{world, {.directory = dir.path(), .log = &log}};
+  ck.protect("u", back);
+  REQUIRE(ck.restore_latest() == std::optional<std::uint64_t>(4));  // not 3: nobody rolled back
+  CHECK(back == std::vector<double>(4096, double(r) * 100 + 4));
+  if (r != last) CHECK(fs::last_write_time(fast(r)) == before);   // untouched
+  else CHECK_FALSE(fs::exists(fast(last)));                      // its copy came from the slow level
+  CHECK_THAT(log.str(), !Catch::Contains("hold no complete, valid copy"));
 }

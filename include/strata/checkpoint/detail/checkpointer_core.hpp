@@ -1411,7 +1411,7 @@ class checkpointer_core {
       opt_.storage.remove_version(v);
     };
     for (auto v : doomed) {
-      if (r == 0) opt_.storage.remove_commit(v);
+      if (r == 0 || storage::replicates_commits(opt_.storage)) opt_.storage.remove_commit(v);  // each node's copy
       drop(v);
       std::lock_guard g{mu_};
       deps_.erase(v);
@@ -1444,13 +1444,21 @@ class checkpointer_core {
     comm_.barrier();
     ex_.drain(opt_.storage, sayer(), at_restore);  // every record at rank 0, every partner copy written
     if (comm_.rank() == 0) finalize_ready();
+    // A manifest sent during the run may have been lost with the job: at a restore, rank 0 sends
+    // again every one it holds (a node that has it already keeps its copy).
+    if (at_restore && comm_.rank() == 0)
+      for (auto v : opt_.storage.list().committed)
+        if (auto text = opt_.storage.read_commit(v)) ex_.publish(opt_.storage, v, *text);
     comm_.barrier();
     ex_.drain(opt_.storage, sayer(), false);  // the manifests where copies are kept
     retire_own();
     if (at_restore) {
       auto const l = opt_.storage.list();
       discover_next_version();  // above the versions about to be removed: their numbers are not reused
-      std::uint64_t const newest = l.committed.empty() ? 0 : l.committed.back();
+      // The newest usable version as any rank sees it: a node's own view may still lack its manifest,
+      // and what it holds of that version (its shard, the partner copies it keeps) must stay.
+      std::uint64_t const newest =
+          comm_.all_reduce(l.committed.empty() ? std::uint64_t{0} : l.committed.back(), comm::reduce_op::max);
       for (auto v : l.all)
         if (v > newest) {
           opt_.storage.remove_shard(v, comm_.rank());
