@@ -12,22 +12,15 @@
 # Every resumed run must print the checksum of an uninterrupted run.
 #   eventual_levels.sh HEAT2D WORKDIR
 set -u
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 exe=$1; work=$2
-cluster=${STRATA_CLUSTER:-$(dirname "$0")/../../scripts/cluster}
-rm -rf "$work"; mkdir -p "$work"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh"
 args=(--n 96 --steps 60 --quiet --consistency eventual --preemption off --step-delay-ms 4)
-run() {  # run HOSTS OUT ARGS...
-  local hosts=$1 out=$2; shift 2
-  timeout 120 "$cluster" mpirun --hosts "$hosts" -- "$exe" "${args[@]}" --every "${EVERY:-5}" "$@" > "$out" 2>&1
-}
-wipe_all() { for n in node1 node2 node3 node4; do "$cluster" wipe $n > /dev/null; done; rm -rf /strata/shared/ev_*; }
-on() { "$cluster" exec "$1" -- sh -c "$2"; }  # on NODE 'command'
+every=5
+shared_glob='ev_*'
 # versions NODE DIR RANK: the versions whose record of RANK is in DIR/.strata.ranks on NODE.
 versions() { on "$1" "ls $2/.strata.ranks 2>/dev/null" | sed -n "s/^v0*\([0-9][0-9]*\)\.r$3\$/\1/p"; }
 
-"$cluster" status > /dev/null || fail "the simulated cluster is not up (scripts/cluster up 4)"
+require_cluster
 wipe_all
 mpiexec -n 3 --oversubscribe "$exe" "${args[@]}" --every 5 --dir "$work/clean" > "$work/clean.out" 2>&1 || { cat "$work/clean.out"; fail "uninterrupted run"; }
 want=$(tail -n 1 "$work/clean.out")
@@ -50,7 +43,7 @@ done
 vdir=$L/v$(printf %08d "$exp")
 before=$(on node1 "stat -c '%i %Y' $vdir/r00000.shard"; on node3 "stat -c '%i %Y' $vdir/r00002.shard")
 # No checkpoint after the restore (--every 1000): retention keeps the restored version's files to look at.
-EVERY=1000 run node1:1,node4:1,node3:1 "$work/a_resume.out" --local $L --redundancy partner --slow-rank 2 ||
+every=1000 run node1:1,node4:1,node3:1 "$work/a_resume.out" --local $L --redundancy partner --slow-rank 2 ||
   { cat "$work/a_resume.out"; fail "(a) resumed run failed"; }
 grep -q "^resumed from version $exp at step" "$work/a_resume.out" ||
   { cat "$work/a_resume.out"; fail "(a) expected a resume from version $exp (newest every rank recorded, rank 1's copy on node3)"; }

@@ -5,19 +5,12 @@
 # Every resumed run must print the checksum of an uninterrupted run.
 #   heat2d_levels.sh HEAT2D WORKDIR
 set -u
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 exe=$1; work=$2
-cluster=${STRATA_CLUSTER:-$(dirname "$0")/../../scripts/cluster}
-rm -rf "$work"; mkdir -p "$work"
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/common.sh"
 args=(--n 96 --steps 60 --every 10 --quiet)
-run() {  # run HOSTS OUT ARGS...
-  local hosts=$1 out=$2; shift 2
-  timeout 120 "$cluster" mpirun --hosts "$hosts" -- "$exe" "${args[@]}" "$@" > "$out" 2>&1
-}
-wipe_all() { for n in node1 node2 node3 node4; do "$cluster" wipe $n > /dev/null; done; rm -rf /strata/shared/h2d_*; }
+shared_glob='h2d_*'
 
-"$cluster" status > /dev/null || fail "the simulated cluster is not up (scripts/cluster up 4)"
+require_cluster
 wipe_all
 mpiexec -n 4 --oversubscribe "$exe" "${args[@]}" --dir "$work/clean" > "$work/clean.out" 2>&1 || { cat "$work/clean.out"; fail "uninterrupted run"; }
 want=$(tail -n 1 "$work/clean.out")
@@ -78,7 +71,7 @@ check_resume "$work/b_resume.out" "3 at step 30" "(b) node3 lost, spare node4: r
 wipe_all
 run node1:1,node2:1,node3:1 "$work/e_kill.out" --local /strata/local/h2d_e --shared /strata/shared/h2d_e --redundancy partner --crash-at-step 35 --crash-rank 2 &&
   fail "(e) the run that should die succeeded"
-copy=$("$cluster" exec node1 -- sh -c 'ls /strata/local/h2d_e/v00000003/r00002.partner')
+copy=$(on node1 'ls /strata/local/h2d_e/v00000003/r00002.partner')
 "$cluster" exec node1 -- python3 -c "
 import sys; p='$copy'; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=0xff; open(p,'wb').write(b)"
 "$cluster" wipe node3 > /dev/null

@@ -7,21 +7,15 @@
 # kill (never from scratch once one was committed).
 #   random_kills.sh HEAT2D WORKDIR [ROUNDS] [SEED]
 set -u
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+export OMP_NUM_THREADS=1
 exe=$1; work=$2; rounds=${3:-4}; seed=${4:-$(date +%s)}
-cluster=${STRATA_CLUSTER:-$(dirname "$0")/../../scripts/cluster}
-rm -rf "$work"; mkdir -p "$work"
-fail() { echo "FAIL (seed $seed): $*"; exit 1; }
+source "$(dirname "$0")/common.sh"
+fail_context="seed $seed" run_timeout=180 shared_glob=h2d_rk
 RANDOM=$seed
 steps=80
 args=(--n 96 --steps $steps --every 5 --quiet --async on --snapshot incremental --step-delay-ms 5
       --local /strata/local/h2d_rk --shared /strata/shared/h2d_rk --redundancy partner --lock-lease 1)
-run() {  # run HOSTS OUT [extra args]
-  local hosts=$1 out=$2; shift 2
-  timeout 180 "$cluster" mpirun --hosts "$hosts" -- "$exe" "${args[@]}" "$@" > "$out" 2>&1
-}
-wipe_all() { for n in node1 node2 node3 node4; do "$cluster" wipe $n > /dev/null; done; rm -rf /strata/shared/h2d_rk; }
-"$cluster" status > /dev/null || fail "the simulated cluster is not up (scripts/cluster up 4)"
+require_cluster
 
 mpiexec -n 3 --oversubscribe "$exe" --n 96 --steps $steps --every 5 --quiet --dir "$work/clean" > "$work/clean.out" 2>&1 ||
   { cat "$work/clean.out"; fail "uninterrupted run"; }
@@ -67,7 +61,7 @@ for ((round = 1; round <= rounds; ++round)); do
     # Commit records that survive (on the nodes of the next run, or the shared level).
     committed=0
     for n in "${nodes[@]}"; do
-      "$cluster" exec "$n" -- sh -c 'ls /strata/local/h2d_rk/*.manifest.json' > /dev/null 2>&1 && committed=1
+      on "$n" 'ls /strata/local/h2d_rk/*.manifest.json' > /dev/null 2>&1 && committed=1
     done
     ls /strata/shared/h2d_rk/*.manifest.json > /dev/null 2>&1 && committed=1
   done

@@ -4,6 +4,7 @@
 
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/task_flow.hpp>
+#include <support/versioned_program.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -16,60 +17,7 @@
 
 using namespace strata::dag;
 
-namespace {
-constexpr std::uint64_t none = ~0ull;
-
-void busy_for(std::chrono::microseconds d) {
-  auto const end = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < end) std::this_thread::yield();
-}
-
-// As in tests/unit/dag/test_task_flow.cpp: each handle holds {last writer, check}; every task checks that
-// what it reads was written by the writer preceding it in program order, wherever the two ran.
-// `boom_at` >= 0: that task throws instead.
-struct versioned_program {
-  std::vector<std::vector<std::uint64_t>> cells;
-  std::vector<std::uint64_t> expect_final;
-  std::atomic<int> wrong{0};
-
-  template <class Flow>
-  void submit_all(Flow& flow, int nh, int tasks, int ranks, std::uint64_t seed, int boom_at = -1) {
-    cells.assign(static_cast<std::size_t>(nh), {none, none * 7 + 1});
-    std::vector<data_handle<std::uint64_t>> h;
-    for (int i = 0; i < nh; ++i)
-      h.push_back(flow.register_data("h" + std::to_string(i), cells[static_cast<std::size_t>(i)], {.home = i % ranks}));
-    std::vector<std::uint64_t> last(static_cast<std::size_t>(nh), none);
-    auto next = [&] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull, seed >> 33; };
-    for (int t = 0; t < tasks; ++t) {
-      auto const out = static_cast<std::size_t>(next() % static_cast<std::uint64_t>(nh));
-      auto in1 = static_cast<std::size_t>(next() % static_cast<std::uint64_t>(nh));
-      if (in1 == out) in1 = (in1 + 1) % static_cast<std::size_t>(nh);
-      auto const us = std::chrono::microseconds(next() % 100);
-      auto const id = static_cast<std::uint64_t>(t);
-      auto const e_out = last[out], e_in = last[in1];
-      bool const boom = t == boom_at;
-      flow.submit({.name = boom ? "boom" : "t" + std::to_string(t), .cost = 1e-5 * static_cast<double>(us.count() + 1)},
-                  [=, this](std::span<std::uint64_t const> a, std::span<std::uint64_t> c) {
-                    if (boom) throw std::runtime_error("injected failure");
-                    if (a[0] != e_in || a[1] != e_in * 7 + 1) ++wrong;
-                    if (c[0] != e_out || c[1] != e_out * 7 + 1) ++wrong;
-                    busy_for(us);
-                    c[0] = id, c[1] = id * 7 + 1;
-                  },
-                  read(h[in1]), readwrite(h[out]));
-      last[out] = id;
-    }
-    expect_final = last;
-  }
-  // Handles whose home is `me` hold their last writer's value after the run.
-  [[nodiscard]] std::uint64_t wrong_at_home(int me, int ranks) const {
-    std::uint64_t bad = 0;
-    for (std::size_t i = 0; i < cells.size(); ++i)
-      if (static_cast<int>(i) % ranks == me) bad += cells[i][0] != expect_final[i] || cells[i][1] != expect_final[i] * 7 + 1;
-    return bad;
-  }
-};
-}  // namespace
+using strata::test::versioned_program;
 
 using placements = std::tuple<planned<heft>, planned<eager>, locality>;
 
