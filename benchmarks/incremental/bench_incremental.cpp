@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   std::size_t const n = mib * (1 << 20) / sizeof(double);
   thrust::device_vector<double> u(n, 1.0);
   strata::state::registry reg;
-  reg.protect("u", u);
+  strata::snapshot::attach_device_blocks(reg.protect("u", u), u);
   using clk = std::chrono::steady_clock;
   auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   std::printf("{\n  \"machine_device_system\": \"%s\", \"bytes\": %zu, \"block_bytes\": %zu,\n  \"dirty\": [\n",
@@ -30,7 +30,6 @@ int main(int argc, char** argv) {
   bool first = true;
   for (double pct : {1.0, 5.0, 25.0}) {
     strata::snapshot::incremental<block> s{.max_chain = 1000};
-    s.watch_device("u", [&] { return std::pair{reinterpret_cast<std::byte const*>(thrust::raw_pointer_cast(u.data())), u.size() * sizeof(double)}; });
     (void)s.encode(reg, {1, 0, 1});
     auto const k = static_cast<std::size_t>(static_cast<double>(blocks) * pct / 100.0);
     std::vector<std::size_t> idx(blocks);
@@ -51,7 +50,7 @@ int main(int argc, char** argv) {
   double best_hash = 1e9, best_copy = 1e9;
   for (int r = 0; r < 5; ++r) {
     auto t0 = clk::now();
-    auto h = strata::snapshot::hash_device_blocks(p, bytes, block, strata::snapshot::lane_hash{});
+    auto h = reg.find("u")->device()->hash(block);
     auto t1 = clk::now();
     std::memcpy(dst.data(), p, bytes);
     auto t2 = clk::now();

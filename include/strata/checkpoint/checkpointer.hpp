@@ -136,15 +136,12 @@ class checkpointer {
                   "strata::checkpointer::protect: cannot protect a view of const elements (a restore writes "
                   "into them); protect the container that owns them, or a view of non-const elements");
     if constexpr (!std::is_const_v<T> && !checkpoint::detail::view_of_const<T>) {
-      bool const range = state::resizable_host_range<T> || state::fixed_host_range<T> || state::thrust_device_vector<T>;
-      snapshot::device_view device;
-      if constexpr (!strata::user_serializable<T> && state::thrust_device_vector<T>)
-        device = [&x] {
-          return std::pair{reinterpret_cast<std::byte const*>(x.data().get()),
-                           static_cast<std::size_t>(x.size()) * sizeof(typename T::value_type)};
-        };
+      bool const range = state::resizable_host_range<T> || state::fixed_host_range<T> || state::thrust_device_range<T>;
       auto r = state::make_region(name, x);
-      protect_region(std::move(name), std::move(r), range, how, std::move(device));
+      // Thrust data, for a strategy that hashes blocks: hashed and gathered on its own system.
+      if constexpr (!strata::user_serializable<T> && state::thrust_device_range<T> && snapshot::device_aware<Snapshot>)
+        snapshot::attach_device_blocks(*r, x);
+      protect_region(std::move(name), std::move(r), range, how);
     }
   }
   /// \brief Stops protecting `name`.
@@ -223,8 +220,7 @@ class checkpointer {
   [[nodiscard]] Trigger& trigger_policy() noexcept;
 
  private:
-  void protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how,
-                      snapshot::device_view device);
+  void protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how);
 
   std::unique_ptr<core_type> core_;
 };

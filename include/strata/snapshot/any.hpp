@@ -5,6 +5,7 @@
 #include <strata/error.hpp>
 #include <strata/snapshot/chained.hpp>
 #include <strata/snapshot/concepts.hpp>
+#include <strata/snapshot/device_blocks.hpp>
 #include <strata/snapshot/full.hpp>
 #include <strata/snapshot/index.hpp>
 #include <strata/validation.hpp>
@@ -95,8 +96,9 @@ class any {
   }
   [[nodiscard]] std::uint64_t hash_block(std::span<const std::byte> block) const { return p_->hash_block(block); }
 
-  /// \brief Forwarded to a `device_aware` strategy; ignored by one that is not (as the checkpointer does).
-  void watch_device(std::string region, device_view view) { p_->watch_device(std::move(region), std::move(view)); }
+  /// \brief Thrust data gets block work on its own system whatever strategy is chosen (unused by
+  /// one that does not hash blocks on the device).
+  static constexpr bool hashes_device_blocks = true;
 
   /// \brief Whether the held strategy reports how much changed (incremental, full, compressed); else the two below are 0.
   [[nodiscard]] bool measures_change() const noexcept { return p_->measures_change(); }
@@ -130,7 +132,6 @@ class any {
     [[nodiscard]] virtual bool indexes() const noexcept = 0;
     virtual shard_index read_index(std::span<const std::byte> head, shard_id id, std::string const& where) const = 0;
     virtual std::uint64_t hash_block(std::span<const std::byte> block) const = 0;
-    virtual void watch_device(std::string region, device_view view) = 0;
     [[nodiscard]] virtual bool measures_change() const noexcept = 0;
     virtual std::uint64_t last_dirty_bytes() const = 0;
     virtual std::uint64_t last_protected_bytes() const = 0;
@@ -197,9 +198,6 @@ class any {
     std::uint64_t hash_block([[maybe_unused]] std::span<const std::byte> block) const override {
       if constexpr (indexed<S>) return s.hash_block(block);
       else throw error("snapshot strategy '" + std::string(name()) + "' hashes no blocks");
-    }
-    void watch_device([[maybe_unused]] std::string region, [[maybe_unused]] device_view view) override {
-      if constexpr (device_aware<S>) s.watch_device(std::move(region), std::move(view));
     }
     bool measures_change() const noexcept override { return snapshot::measures_change(s); }
     std::uint64_t last_dirty_bytes() const override {

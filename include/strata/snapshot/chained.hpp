@@ -17,36 +17,6 @@
 
 namespace strata::snapshot {
 
-/// \brief Where a protected Thrust vector's memory is now (pointer into the device system's
-/// memory, and its size in bytes); lets a strategy hash and copy device data where it lives.
-///
-/// Made from any callable `f()` returning that pair; copies share it. (A small class of its own
-/// rather than `std::function`, whose header would add some 6000 lines to every file that
-/// includes the checkpointer: see docs/compile-time.md.)
-class device_view {
- public:
-  using location = std::pair<std::byte const*, std::size_t>;
-  device_view() noexcept = default;
-  template <class F>
-    requires(!std::same_as<std::remove_cvref_t<F>, device_view> && std::is_invocable_r_v<location, F const&>)
-  device_view(F f) : p_(std::make_shared<holder<std::remove_cvref_t<F>>>(std::move(f))) {}  // NOLINT: implicit, as std::function
-  [[nodiscard]] explicit operator bool() const noexcept { return p_ != nullptr; }
-  /// \brief The vector's bytes now (the callable is asked each time: a resize moves them).
-  [[nodiscard]] location operator()() const { return p_->locate(); }
-
- private:
-  struct base {
-    virtual ~base() = default;
-    [[nodiscard]] virtual location locate() const = 0;
-  };
-  template <class F>
-  struct holder final : base {
-    explicit holder(F g) : f(std::move(g)) {}
-    [[nodiscard]] location locate() const override { return f(); }
-    F f;
-  };
-  std::shared_ptr<base const> p_;
-};
 
 /// \brief A strategy whose shards may need earlier versions' shards to be decoded.
 ///
@@ -95,8 +65,14 @@ template <class S>
   else return true;
 }
 
-/// \brief A strategy that can hash and copy Thrust device data in place when told where it is.
+/// \brief A strategy that hashes and gathers the blocks of Thrust data on the data's own system
+/// (`S::hashes_device_blocks`): the checkpointer's `protect` attaches that work to such regions.
 template <class S>
-concept device_aware = requires(S& s, std::string name, device_view view) { s.watch_device(std::move(name), view); };
+concept device_aware = requires { requires S::hashes_device_blocks; };
+
+/// \brief Gives region `r` of `x` block work on `x`'s Thrust system (defined in
+/// strata/snapshot/device_blocks.hpp, which a `device_aware` strategy's header includes).
+template <state::thrust_device_range X>
+void attach_device_blocks(state::region& r, X& x);
 
 }  // namespace strata::snapshot

@@ -114,12 +114,8 @@ struct compressed {
     if constexpr (validating<Codec>) codec.validate();
   }
 
-  /// \brief Forwards device locations to an `Inner` that hashes device data in place.
-  void watch_device(std::string region, device_view view)
-    requires device_aware<Inner>
-  {
-    inner.watch_device(std::move(region), std::move(view));
-  }
+  /// \brief Whether the inner strategy hashes Thrust data on its own system (see `device_aware`).
+  static constexpr bool hashes_device_blocks = device_aware<Inner>;
 
   [[nodiscard]] encoded_shard encode(state::registry& reg, shard_id id) {
     auto raw = inner.encode(reg, id);

@@ -64,8 +64,10 @@ struct incremental {
                             "changed, above 1: never)");
   }
 
-  /// \brief Registers where a protected Thrust vector lives (the checkpointer calls this).
-  void watch_device(std::string region, device_view view) { st_.devices[std::move(region)] = std::move(view); }
+  /// \brief Regions of Thrust data with block work attached (`attach_device_blocks`, done by the
+  /// checkpointer's `protect`) are hashed and gathered on their own system; that work computes
+  /// `lane_hash`, so a strategy with another hash stages them to the host instead.
+  static constexpr bool hashes_device_blocks = std::same_as<Hash, lane_hash>;
 
   /// \brief Whether the coming version should be a base: its delta would store `rebase_fraction`
   /// of the state or more (or the chain is full). Hashes the state; the `encode` that follows
@@ -226,11 +228,9 @@ struct incremental {
   };
   struct state_t {
     chain_state chain;
-    std::map<std::string, device_view> devices;
   };
   struct source {
-    bool on_device = false;
-    std::byte const* device = nullptr;  // Thrust device memory (on_device), else `host`
+    state::device_blocks* device = nullptr;  // block work on the data's own system, else `host`
     std::span<const std::byte> host;
     std::size_t bytes = 0;
     std::vector<std::uint64_t> dirty;  // blocks this shard stores
@@ -262,13 +262,11 @@ struct incremental {
     for (auto const& r : reg) {
       auto const name_now = r->info().name;
       source src;
-      auto dv = st_.devices.find(name_now);
-      src.on_device = dv != st_.devices.end();
-      if (src.on_device) std::tie(src.device, src.bytes) = dv->second();
+      if constexpr (hashes_device_blocks) src.device = r->device();
+      if (src.device) src.bytes = src.device->bytes();
       else src.host = r->stage(), src.bytes = src.host.size();  // before info(): a user type's size is known once staged
       auto const info = r->info();
-      auto hashes = src.on_device ? hash_device_blocks(src.device, src.bytes, BlockBytes, hash)
-                                  : hash_host_blocks(src.host, BlockBytes, hash);
+      auto hashes = src.device ? src.device->hash(BlockBytes) : hash_host_blocks(src.host, BlockBytes, hash);
       src.dirty = changed_blocks(cs.hashes, name_now, hashes);
       p.delta += stored_bytes(src.dirty, src.bytes);
       p.changed += stored_bytes(changed_blocks(seen_, name_now, hashes), src.bytes);
@@ -311,8 +309,8 @@ struct incremental {
     for (std::size_t k = 0; k < sources.size(); ++k) {
       auto const& src = sources[k];
       std::byte* dst = out.owned.data() + front.data_offsets[k];
-      if (src.on_device) {
-        copy_dirty_device_blocks(src.device, src.bytes, BlockBytes, src.dirty, dst);
+      if (src.device) {
+        src.device->gather(BlockBytes, src.dirty, dst);
         continue;
       }
       for (auto i : src.dirty) {

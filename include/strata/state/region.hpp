@@ -52,10 +52,32 @@ struct region_info {
   friend bool operator==(region_info const&, region_info const&) = default;
 };
 
+/// \brief Block work done where a region's bytes live, on the memory's own system (Thrust's CUDA,
+/// OMP or CPP system for a Thrust vector or pointer), so that only hashes and changed bytes reach the
+/// host. Made by `snapshot::attach_device_blocks` (strata/snapshot/device_blocks.hpp, which needs
+/// Thrust) for a strategy that hashes blocks; a region without one is hashed on the host over `stage()`.
+class device_blocks {
+ public:
+  virtual ~device_blocks() = default;
+  /// \brief The region's bytes now.
+  [[nodiscard]] virtual std::size_t bytes() const = 0;
+  /// \brief `snapshot::lane_hash` of every `block`-byte block (the last may be short), computed on
+  /// the data's system into a buffer kept between calls; the hashes copied to the host.
+  virtual std::vector<std::uint64_t> hash(std::size_t block) = 0;
+  /// \brief The listed blocks (ascending) gathered on the data's system, then one copy of exactly
+  /// those bytes to `out` on the host.
+  virtual void gather(std::size_t block, std::span<const std::uint64_t> dirty, std::byte* out) = 0;
+};
+
 /// \brief A protected piece of state (type-erased; called once per checkpoint, never per element).
 class region {
  public:
   virtual ~region() = default;
+  /// \brief Where the bytes can be hashed and gathered without staging them all (device data with
+  /// block work attached; nullptr: hash `stage()`).
+  [[nodiscard]] device_blocks* device() const noexcept { return device_.get(); }
+  /// \brief Attaches the block work for this region's memory (`snapshot::attach_device_blocks`).
+  void attach_device(std::unique_ptr<device_blocks> d) noexcept { device_ = std::move(d); }
   /// \brief Shape now.
   [[nodiscard]] virtual region_info info() const = 0;
   /// \brief The bytes to save, valid until the next call on this region. Host data is not copied.
@@ -88,6 +110,9 @@ class region {
       fail("saved with " + std::to_string(saved.count) + " elements, protected now as a fixed-size region of " +
            std::to_string(now.count));
   }
+
+ private:
+  std::unique_ptr<device_blocks> device_;
 };
 
 namespace detail {
@@ -144,16 +169,17 @@ class host_range_region final : public region {
 };
 
 /// A Thrust vector of any system whose `data()` is a Thrust pointer (`thrust::device_vector`,
-/// `thrust::omp::vector`, ...). Where the system's memory is host-accessible it is saved
-/// in place; on CUDA it is staged through a host buffer.
-template <class V>
+/// `thrust::omp::vector`, ...), or a `strata::device_span` over raw device memory (fixed size).
+/// Where the system's memory is host-accessible it is saved in place; on CUDA it is staged through
+/// a host buffer.
+template <class V, bool Resizable>
 class device_range_region final : public region {
   using T = typename V::value_type;
 
  public:
   device_range_region(std::string name, V& v) : name_(std::move(name)), v_(&v) {}
   region_info info() const override {
-    return {name_, region_kind::device_range, strata::detail::type_name<T>(), sizeof(T), v_->size(), true};
+    return {name_, region_kind::device_range, strata::detail::type_name<T>(), sizeof(T), v_->size(), Resizable};
   }
   std::span<const std::byte> stage() override {
 #if STRATA_SEPARATE_DEVICE_MEMORY
@@ -166,7 +192,7 @@ class device_range_region final : public region {
   }
   void load(region_info const& saved, std::span<const std::byte> p) override {
     auto const n = static_cast<std::size_t>(saved.count);
-    v_->resize(n);
+    if constexpr (Resizable) v_->resize(n);
     if (n == 0) return;
 #if STRATA_SEPARATE_DEVICE_MEMORY
     staging_.resize(n);
@@ -236,15 +262,45 @@ concept thrust_pointer = !std::is_pointer_v<P> && requires(P p) {
 
 }  // namespace detail
 
-/// \brief A Thrust vector whose storage is reached through a Thrust pointer (device data of any system).
+/// \brief Raw device memory as a protectable range: a Thrust pointer (`thrust::device_ptr<T>`,
+/// `thrust::pointer<T, System>`; for memory from `cudaMalloc`, `thrust::device_pointer_cast(p)`) and
+/// an element count. Fixed-size: a restore writes the saved elements back in place.
+///
+/// \code
+/// double* raw;  cudaMalloc(&raw, n * sizeof(double));
+/// strata::device_span field{thrust::device_pointer_cast(raw), n};
+/// ckpt.protect("field", field);   // the span must outlive the checkpointer, as any protected object
+/// \endcode
+template <class Ptr>
+  requires detail::thrust_pointer<Ptr>
+class device_span {
+ public:
+  using value_type = std::remove_cv_t<typename std::pointer_traits<Ptr>::element_type>;
+  using iterator = Ptr;
+  device_span(Ptr p, std::size_t n) noexcept : p_(p), n_(n) {}
+  [[nodiscard]] Ptr data() const noexcept { return p_; }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  [[nodiscard]] Ptr begin() const noexcept { return p_; }
+  [[nodiscard]] Ptr end() const noexcept { return p_ + static_cast<std::ptrdiff_t>(n_); }
+
+ private:
+  Ptr p_;
+  std::size_t n_;
+};
+
+/// \brief Elements of a Thrust system reached through a Thrust pointer: a Thrust vector of any
+/// system (resizable) or a `device_span` (fixed).
 template <class V>
-concept thrust_device_vector = requires(V& v, std::size_t n) {
+concept thrust_device_range = requires(V& v) {
   typename V::value_type;
   { v.data() } -> detail::thrust_pointer;
   { v.size() } -> std::convertible_to<std::size_t>;
-  v.resize(n);
   v.begin();
 } && std::is_trivially_copyable_v<typename V::value_type>;
+
+/// \brief A Thrust vector whose storage is reached through a Thrust pointer (device data of any system).
+template <class V>
+concept thrust_device_vector = thrust_device_range<V> && requires(V& v, std::size_t n) { v.resize(n); };
 
 /// \brief A resizable container of trivially copyable elements in contiguous host memory.
 template <class C>
@@ -262,18 +318,19 @@ concept fixed_host_range = detail::contiguous_sized<C> && !std::is_const_v<detai
 
 /// \brief Anything `protect` accepts.
 template <class T>
-concept protectable = user_serializable<T> || thrust_device_vector<T> || resizable_host_range<T> ||
+concept protectable = user_serializable<T> || thrust_device_range<T> || resizable_host_range<T> ||
     fixed_host_range<T> || std::is_trivially_copyable_v<T>;
 
 /// \brief Makes the region for `x`; the choice goes, in order: serializer<T>, Thrust device
-/// vector, resizable host container, fixed contiguous range, trivially copyable value.
+/// vector or `device_span`, resizable host container, fixed contiguous range, trivially copyable value.
 template <class T>
 std::unique_ptr<region> make_region(std::string name, T& x) {
   static_assert(protectable<T>,
                 "strata::protect: this type is neither trivially copyable, nor a contiguous range of trivially "
                 "copyable elements, nor a Thrust vector; specialise strata::serializer<T> with save and load.");
   if constexpr (user_serializable<T>) return std::make_unique<detail::user_region<T>>(std::move(name), x);
-  else if constexpr (thrust_device_vector<T>) return std::make_unique<detail::device_range_region<T>>(std::move(name), x);
+  else if constexpr (thrust_device_range<T>)
+    return std::make_unique<detail::device_range_region<T, thrust_device_vector<T>>>(std::move(name), x);
   else if constexpr (resizable_host_range<T>)
     return std::make_unique<detail::host_range_region<T, typename T::value_type, true>>(std::move(name), x);
   else if constexpr (fixed_host_range<T>)
@@ -282,3 +339,7 @@ std::unique_ptr<region> make_region(std::string name, T& x) {
 }
 
 }  // namespace strata::state
+
+namespace strata {
+using state::device_span;  ///< raw device memory as a protectable range: `strata::device_span{ptr, n}`
+}  // namespace strata

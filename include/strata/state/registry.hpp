@@ -24,7 +24,7 @@ class registry {
   /// \brief Protects `x` under `name`; it must outlive the registry. Protecting a name twice is an error.
   template <class T>
   region& protect(std::string name, T& x, layout how = {}) {
-    constexpr bool range = resizable_host_range<T> || fixed_host_range<T> || thrust_device_vector<T>;
+    constexpr bool range = resizable_host_range<T> || fixed_host_range<T> || thrust_device_range<T>;
     auto r = make_region(name, x);
     return add(std::move(name), std::move(r), range, how);
   }

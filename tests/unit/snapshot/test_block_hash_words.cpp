@@ -67,7 +67,7 @@ TEST_CASE("block hashers (Thrust device system and host) agree with the definiti
   for (auto& x : host) x = static_cast<std::byte>(rng() & 0xFF);
   auto const on_host = strata::snapshot::hash_host_blocks(std::span<const std::byte>(host), block, lane_hash{});
   thrust::device_vector<std::byte> dev(host.begin(), host.end());
-  auto const on_device = strata::snapshot::hash_device_blocks(thrust::raw_pointer_cast(dev.data()), bytes, block, lane_hash{});
+  auto const on_device = strata::snapshot::make_device_blocks(dev)->hash(block);
   REQUIRE(on_host.size() == 6);
   CHECK(on_host == on_device);
   for (std::size_t i = 0; i < on_host.size(); ++i)

@@ -39,7 +39,7 @@ TEST_CASE("lane_hash: same value on every path, sensitive to every byte", "[snap
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 31 + 7);
   auto host = snapshot::hash_host_blocks(std::span<const std::byte>(data), 1024, snapshot::lane_hash{});
   thrust::device_vector<std::byte> dev(data.begin(), data.end());
-  auto device = snapshot::hash_device_blocks(thrust::raw_pointer_cast(dev.data()), dev.size(), 1024, snapshot::lane_hash{});
+  auto device = snapshot::make_device_blocks(dev)->hash(1024);
   REQUIRE(host.size() == 10);  // 9 full blocks and a short one
   REQUIRE(host == device);
   for (std::size_t b : {0u, 4999u, 9999u}) {
@@ -116,11 +116,8 @@ TEST_CASE("incremental: base, then only dirty blocks, rebuilt and verified", "[s
 TEST_CASE("incremental: Thrust device data hashed in place, only dirty blocks copied", "[snapshot]") {
   thrust::device_vector<float> dev(256 * 16, 1.0f);  // 16 blocks
   state::registry reg;
-  reg.protect("dev", dev);
+  snapshot::attach_device_blocks(reg.protect("dev", dev), dev);
   inc_t s;
-  s.watch_device("dev", [&] {
-    return std::pair{reinterpret_cast<std::byte const*>(thrust::raw_pointer_cast(dev.data())), dev.size() * sizeof(float)};
-  });
   auto s1 = flat(s.encode(reg, sid(1)));
   thrust::fill(dev.begin() + 256 * 3, dev.begin() + 256 * 4, 2.0f);
   auto s2 = flat(s.encode(reg, sid(2)));

@@ -158,15 +158,12 @@ class checkpointer_core {
   checkpointer_core(checkpointer_core const&) = delete;
   checkpointer_core& operator=(checkpointer_core const&) = delete;
 
-  /// \brief Protects the region made for an object by `checkpointer::protect` (`device`: where a
-  /// Thrust device vector's bytes are, for a device-aware snapshot; empty otherwise).
-  void protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how,
-                      snapshot::device_view device) {
+  /// \brief Protects the region made for an object by `checkpointer::protect` (Thrust data with
+  /// its block work attached when the strategy hashes blocks on the data's system).
+  void protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how) {
     if (hidden_region(name)) throw usage_error("protect: the name '" + name + "' is reserved by strata");
     registry_.add(name, std::move(r), range, how);
     if (how.how != state::layout::kind::per_rank) refresh_layouts();
-    if constexpr (snapshot::device_aware<Snapshot>)
-      if (device) opt_.snapshot.watch_device(std::move(name), std::move(device));
   }
   /// \brief Stops protecting `name`.
   bool unprotect(std::string const& name) {
@@ -373,44 +370,15 @@ class checkpointer_core {
   }
 
   /// Whether step `i` asks the ranks about pre-emption signals; listening starts at the first step.
-  bool checks_preemption_at(std::uint64_t i) {
-    if (!opt_.preemption.enabled() || preempted_) return false;
-    if (!listener_) listener_.emplace(opt_.preemption.signals);
-    return i % opt_.preemption.check_every == 0;
-  }
+  bool checks_preemption_at(std::uint64_t i);
 
   /// Collective: a signal reached some rank. Checkpoints (committed, also when async), then the
   /// signals go back to what they were before, and the run stops (or the process exits).
-  void stop_for_preemption() {
-    int const mine = listener_->pending();
-    auto const none = std::numeric_limits<std::uint64_t>::max();
-    auto const first = comm_.all_reduce(mine ? std::uint64_t(comm_.rank()) << 16 | std::uint64_t(mine) : none,
-                                        comm::reduce_op::min);  // the lowest rank that caught one, and which
-    preemption::event e{static_cast<int>(first & 0xffffu), static_cast<int>(first >> 16), step_, 0};
-    if (!next_version_) discover_next_version();
-    if (comm_.rank() == 0)
-      log_.notice("pre-emption signal " + preemption::signal_name(e.signal) + " received on rank " +
-                  std::to_string(e.rank) + "; checkpointing version " + std::to_string(*next_version_) + " at step " +
-                  std::to_string(e.step) + " and " +
-                  (opt_.preemption.on_signal == preemption::action::exit
-                       ? "exiting with status " + std::to_string(opt_.preemption.exit_status)
-                       : std::string("stopping")));
-    e.version = checkpoint_impl(checkpoint::urgency::forced);
-    wait();  // async: committed before the application is told to stop
-    listener_.reset();  // a later signal acts as it would without strata
-    preempted_ = e;
-    if (opt_.preemption.on_signal == preemption::action::exit) exit_after_preemption();
-  }
+  void stop_for_preemption();
 
   /// Ends the process once the pre-emption checkpoint is committed: the threads of the checkpointer
   /// stopped, the directory lock released, MPI finalised.
-  [[noreturn]] void exit_after_preemption() {
-    writer_.reset();
-    lock_ = {};
-    if constexpr (std::same_as<Comm, comm::mpi>)
-      if (!comm::detail::mpi_finalized()) MPI_Finalize();
-    std::exit(opt_.preemption.exit_status);
-  }
+  [[noreturn]] void exit_after_preemption();
 
   // The commit path, in named phases; the synchronous and the asynchronous path share every one:
   //   precheck (collective)  something is protected, the storage has room          precheck()
@@ -424,452 +392,70 @@ class checkpointer_core {
   //   retire                 retention; leftovers of aborted attempts removed       retire()
   // Sync: all on the caller's thread. Async: precheck, encode and stage on the caller's thread,
   // the rest on the writer's, on its own communicator.
-  std::uint64_t checkpoint_impl(checkpoint::urgency u) {
-    using sec = std::chrono::duration<double>;
-    auto const t0 = trigger::clock::now();
-    if (writer_) report_writer_failure();
-    if (!next_version_) discover_next_version();
-    auto const v = *next_version_;
-    try {
-      precheck(v);
-    } catch (...) {
-      m_.failed->add();
-      throw;
-    }
-    next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
-    if (writer_) make_room();
-    std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
-    job j = encode(v);
-    j.log_index = log_index;
-    if (writer_) stage(j);
-    auto const t1 = trigger::clock::now();
-    j.encode_seconds = sec(t1 - t0).count();
-
-    if (writer_) {
-      std::uint64_t bytes = j.shard.bytes();
-      j.stall_seconds = sec(trigger::clock::now() - t0).count();
-      {
-        auto l = writer_->hold();
-        writer_->push(l, std::move(j), u);
-      }
-      fault::point(checkpoint::fault_points::writer_staged, comm_.rank(), v);
-      auto const t2 = trigger::clock::now();
-      {
-        std::lock_guard g{mu_};
-        stats_.version = v;
-        stats_.bytes = bytes;
-        stats_.encode_seconds = sec(t1 - t0).count();
-        stats_.total_seconds = sec(t2 - t0).count();
-      }
-      opt_.trigger.record({step_, t2, sec(t2 - t0).count(), bytes});
-      return v;
-    }
-
-    try {
-      auto const watch = watch_commit(comm_, j);
-      commit_job(comm_, j);
-    } catch (...) {
-      m_.failed->add();
-      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(v);
-      throw;
-    }
-    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.committed(v);
-    auto const t2 = trigger::clock::now();
-    {
-      std::lock_guard g{mu_};
-      stats_ = {v, j.shard.bytes(), sec(t1 - t0).count(), sec(t2 - t1).count(), sec(t2 - t0).count(), 0};
-    }
-    j.stall_seconds = sec(t2 - t0).count();
-    note_commit(comm_, j, sec(t2 - t1).count());
-    opt_.trigger.record({step_, t2, sec(t2 - t0).count(), j.shard.bytes()});
-    return v;
-  }
+  std::uint64_t checkpoint_impl(checkpoint::urgency u);
 
   /// Encodes this rank's shard of version `v` (and tells an adaptive trigger how much changed).
-  job encode(std::uint64_t v) {
-    // A version that also goes to a slower level (storage::multilevel) starts a new chain: restorable
-    // from that level alone, with no dependency kept only on the faster one (issue 9, item 5).
-    if constexpr (snapshot::chained<Snapshot> && requires { opt_.storage.flushed(v); })
-      if (opt_.storage.flushed(v)) opt_.snapshot.reset();
-    // A strategy that would rather write a base than a delta nearly as large as the state
-    // (snapshot::incremental's rebase_fraction) is asked on every rank: one manifest records one
-    // chain for all ranks, so if one wants a base, all start a new chain (issue 10, item 8).
-    if constexpr (snapshot::rebasing<Snapshot>)
-      if (!eventual() && snapshot::asks_base(opt_.snapshot)) {  // eventual: no agreement, chains by max_chain alone
-        std::uint64_t const want = opt_.snapshot.wants_base(registry_) ? 1 : 0;
-        if (comm_.all_reduce(want, comm::reduce_op::max) != 0) opt_.snapshot.reset();
-      }
-    snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
-    job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
-    if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
-    if constexpr (requires(Trigger& t, Snapshot const& sn) {
-                    t.observe_change(0.0);
-                    sn.last_dirty_bytes();
-                    sn.last_protected_bytes();
-                  }) {
-      auto const total = opt_.snapshot.last_protected_bytes();
-      if (snapshot::measures_change(opt_.snapshot))  // an erased strategy (snapshot::any) says at run time
-        opt_.trigger.observe_change(total ? static_cast<double>(opt_.snapshot.last_dirty_bytes()) / static_cast<double>(total) : 0.0);
-    }
-    return j;
-  }
+  job encode(std::uint64_t v);
 
   /// Async: copies the shard's bytes that still point into the application's memory into a
   /// staging buffer, so that the application may change its state as soon as this returns.
-  void stage(job& j) {
-    auto& sh = j.shard;
-    auto inside = [&](std::span<const std::byte> s) {
-      return sh.owned.empty() || s.empty() ||
-             (s.data() >= sh.owned.data() && s.data() + s.size() <= sh.owned.data() + sh.owned.size());
-    };
-    if (std::all_of(sh.segments.begin(), sh.segments.end(), inside)) return;
-    auto buf = writer_->take_buffer();
-    buf.resize(static_cast<std::size_t>(sh.bytes()));
-    std::size_t off = 0;
-    for (auto s : sh.segments) {
-      if (!s.empty()) std::memcpy(buf.data() + off, s.data(), s.size());
-      off += s.size();
-    }
-    sh.owned = std::move(buf);
-    sh.segments.assign(1, std::span<const std::byte>(sh.owned));
-  }
+  void stage(job& j);
 
   /// Async, collective: frees the waiting slot. A waiting periodic version that every rank still
   /// holds unstarted is superseded by this newer one (it is never written; its number is skipped);
   /// otherwise this call blocks until the waiting one has started, i.e. behind one in flight.
-  void make_room() {
-    auto l = writer_->hold();
-    auto const w = writer_->waiting(l);
-    // The lock is held through the vote, so no writer can start the waiting job meanwhile.
-    // Eventual: no vote, and no superseding (every rank writes every version, so that one completes).
-    auto const replace = eventual() ? std::uint64_t{0}
-                                    : comm_.all_reduce(std::uint64_t{w && *w == checkpoint::urgency::periodic}, comm::reduce_op::min);
-    if (replace) {
-      auto old = writer_->take_waiting(l);
-      l.unlock();
-      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(old->version);
-      m_.superseded->add();
-      if (comm_.rank() == 0)
-        log_.info("writer behind: staged version " + std::to_string(old->version) + " superseded before it was written");
-      writer_->give_buffer(std::move(old->shard.owned));
-      return;
-    }
-    writer_->wait_for_slot(l);
-  }
+  void make_room();
 
   /// Async, collective: a failure of the background writer is reported on every rank.
-  void report_writer_failure() {
-    auto f = writer_->failure();
-    if (eventual()) {  // this rank's writer, this rank's error
-      if (!f) return;
-      writer_->drain();
-      writer_->acknowledge();
-      m_.failed->add();
-      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();
-      throw checkpoint_error("background checkpoint failed on rank " + std::to_string(comm_.rank()) + " (" +
-                             std::to_string(writer_->discarded()) + " queued version(s) discarded): " + *f);
-    }
-    auto a = comm::agree(comm_, f ? 1 : 0, f ? *f : std::string{});
-    if (a) return;
-    writer_->drain();  // every rank's writer fails the same version: wait until this one has too
-    writer_->acknowledge();
-    m_.failed->add();
-    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();
-    throw checkpoint_error("background checkpoint failed (" + std::to_string(writer_->discarded()) +
-                           " queued version(s) discarded): " + a.reason);
-  }
+  void report_writer_failure();
 
-  void run_job(job& j) {
-    using sec = std::chrono::duration<double>;
-    auto const t0 = trigger::clock::now();
-    {
-      auto const watch = watch_commit(*wcomm_, j);
-      commit_job(*wcomm_, j);
-    }
-    auto const t1 = trigger::clock::now();
-    {
-      std::lock_guard g{mu_};
-      stats_.commit_seconds = sec(t1 - t0).count();
-    }
-    note_commit(*wcomm_, j, sec(t1 - t0).count());
-    writer_->give_buffer(std::move(j.shard.owned));
-  }
+  void run_job(job& j);
 
   /// Collective on `c`: a background flush to a slower level whose copies are durable everywhere is
   /// committed there (with `wait`: waited for first).
-  void settle_flush(Comm const& c, bool wait) {
-    if constexpr (requires { opt_.storage.settle(c, wait); }) {
-      auto const r = opt_.storage.settle(c, wait);
-      if (!r.version || c.rank() != 0) return;
-      char secs[32];
-      std::snprintf(secs, sizeof secs, "%.3f", r.seconds);
-      if (r.committed)
-        log_.info("version " + std::to_string(*r.version) + " flushed to the slow level in the background (" + secs +
-                  " s on rank 0" + (r.waited ? ", waited for" : "") + ")");
-      else if (!r.failure.empty())
-        log_.warn("the background flush of version " + std::to_string(*r.version) + " to the slow level failed (" +
-                  r.failure + "); the version stays on the fast level only");
-    }
-  }
+  void settle_flush(Comm const& c, bool wait);
 
   /// Writes and commits one staged version through the consistency protocol on `c`, then retires.
-  void commit_job(Comm const& c, job& j) {
-    if (eventual()) return commit_own(j);
-    if constexpr (!std::is_same_v<Consistency, consistency::eventual>) commit_coordinated(c, j);
-  }
+  void commit_job(Comm const& c, job& j);
 
-  void commit_coordinated(Comm const& c, job& j) {
-    auto const v = j.version;
-    // At most one flush to a slow level in flight: one that is done is committed now; when this
-    // version is flushed too, the previous flush is waited for.
-    bool flushes_too = false;
-    if constexpr (requires { opt_.storage.flushed(v); }) flushes_too = opt_.storage.flushed(v);
-    settle_flush(c, flushes_too);
-    manifest m;
-    if (c.rank() == 0) {
-      m.id = manifest::new_id();
-      m.version = v;
-      m.created_unix_ms = j.created_unix_ms;
-      m.ranks = static_cast<std::uint32_t>(c.size());
-      m.step = j.step;
-      m.snapshot = snapshot::name_of(opt_.snapshot);  // an erased policy: the name of the one it holds
-      m.storage = storage::name_of(opt_.storage);
-      m.consistency = consistency::name_of(opt_.consistency);
-      {
-        std::lock_guard g{mu_};
-        m.parent = parent_;
-      }
-      m.version_vector.assign(static_cast<std::size_t>(c.size()), v);
-      m.depends_on = j.depends_on;
-    }
-    std::string record;
-    opt_.consistency.commit(c, opt_.storage, v, j.shard, opt_.verify_after_write,
-                            [&](std::vector<consistency::shard_vote> const& votes) {
-                              for (std::size_t r = 0; r < votes.size(); ++r)
-                                m.shards.push_back({static_cast<std::uint32_t>(r),
-                                                    relative_location(v, static_cast<int>(r)), votes[r].bytes,
-                                                    votes[r].xxh3, votes[r].index_bytes, votes[r].index_xxh3});
-                              record = m.to_text();
-                              return record;
-                            });
-    publish(c, j, m.id, std::move(record));
-    retire(c);
-  }
+  void commit_coordinated(Comm const& c, job& j);
 
   /// Collective, after the commit: the record goes where the storage keeps copies of it, and every
   /// rank learns the link the next version's manifest chains to.
-  void publish(Comm const& c, job const& j, std::string const& id, std::string record) {
-    auto const v = j.version;
-    if constexpr (requires { opt_.storage.replicate_commit(v, std::string_view{}); })
-    if (storage::replicates_commits(opt_.storage)) {  // an erased driver (storage::any) says at run time
-      // Storage that keeps commit records per rank or per node gets a copy everywhere.
-      std::uint64_t n = record.size();
-      c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
-      record.resize(static_cast<std::size_t>(n));
-      c.broadcast(std::as_writable_bytes(std::span(record.data(), record.size())), 0);
-      if (c.rank() != 0) opt_.storage.replicate_commit(v, record);
-    }
-    remember_commit(c, v, id, record);
-    deps_[v] = j.depends_on;
-    if (alog_) alog_->committed(j.log_index, log_);
-    if (c.rank() == 0)
-      log_.info("committed version " + std::to_string(v) + " at step " + std::to_string(j.step) + " (" +
-                std::to_string(j.shard.bytes()) + " bytes on rank 0" +
-                (j.depends_on.empty() ? std::string{} : ", delta on version " + std::to_string(j.depends_on.back())) + ")");
-  }
+  void publish(Comm const& c, job const& j, std::string const& id, std::string record);
 
   /// Rank 0, while version j's write runs: a progress line once it takes longer than `.progress_after`.
-  std::unique_ptr<checkpoint::detail::progress_watch> watch_commit(Comm const& c, job const& j) const {
-    if (c.rank() != 0) return nullptr;
-    return std::make_unique<checkpoint::detail::progress_watch>(
-        log_, opt_.progress_after,
-        [v = j.version, bytes = checkpoint::detail::human_bytes(static_cast<double>(j.shard.bytes()))](double s) {
-          char secs[32];
-          std::snprintf(secs, sizeof secs, "%.1f", s);
-          return "checkpoint version " + std::to_string(v) + " still being written after " + secs + " s (" + bytes +
-                 " shard on rank 0)";
-        });
-  }
+  std::unique_ptr<checkpoint::detail::progress_watch> watch_commit(Comm const& c, job const& j) const;
 
   /// Collective on `c` after version j committed: this rank's figures, and those reduced over the ranks.
-  void note_commit(Comm const& c, job const& j, double commit_seconds) {
-    auto const bytes = static_cast<double>(j.shard.bytes());
-    m_.stall->observe(j.stall_seconds);
-    m_.encode->observe(j.encode_seconds);
-    m_.commit->observe(commit_seconds);
-    m_.bytes_written->add(bytes);
-    m_.last_bytes->set(bytes);
-    m_.committed->add();
-    m_.last_version->set(static_cast<double>(j.version));
-    if (eventual()) {  // this rank's figures only: a reduction would make every rank wait for the slowest
-      write_metrics_file(false);
-      return;
-    }
-    m_.job_stall_max->set(c.all_reduce(j.stall_seconds, comm::reduce_op::max));
-    m_.job_bytes_written->add(static_cast<double>(c.all_reduce(j.shard.bytes(), comm::reduce_op::sum)));
-    write_metrics_file(false);
-  }
+  void note_commit(Comm const& c, job const& j, double commit_seconds);
 
   /// Rank 0: `.metrics_file` rewritten (`force`: whatever `.metrics_period` says); a failure is a warning.
-  void write_metrics_file(bool force) {
-    std::lock_guard g{prom_mu_};  // the caller's thread and the background writer's
-    if (!prom_) return;
-    try {
-      if (force) prom_->write();
-      else prom_->tick();
-    } catch (std::exception const& e) {
-      log_.warn(e.what());
-    }
-  }
+  void write_metrics_file(bool force);
 
-  void discover_next_version() {
-    auto const l = opt_.storage.list();
-    std::uint64_t const highest = l.all.empty() ? 0 : l.all.back();
-    // Never below a number already handed out: traces of lost attempts may have been removed since.
-    next_version_ = std::max(next_version_.value_or(1), comm_.all_reduce(highest, comm::reduce_op::max) + 1);
-  }
+  void discover_next_version();
 
-  void precheck(std::uint64_t v) {
-    if ((eventual() ? std::uint64_t{registry_.size()} : comm_.all_reduce(std::uint64_t{registry_.size()}, comm::reduce_op::sum)) == 0)
-      throw usage_error("checkpoint version " + std::to_string(v) + ": nothing is protected on " +
-                        (eventual() ? "rank " + std::to_string(comm_.rank()) : std::string("any rank")));
-    std::uint64_t need = 0;
-    for (auto const& r : registry_) need += r->info().bytes();
-    std::string why;
-    if (auto free = opt_.check_free_space ? opt_.storage.free_bytes() : std::nullopt;
-        free && *free < need + need / 64 + (64u << 10))
-      why = "rank " + std::to_string(comm_.rank()) + ": " + opt_.directory.string() + " has " +
-            std::to_string(*free >> 20) + " MiB free, version " + std::to_string(v) + " needs about " +
-            std::to_string((need >> 20) + 1) + " MiB";
-    if (eventual()) {  // no collective on the checkpoint path: this rank's problem is this rank's error
-      if (!why.empty())
-        throw checkpoint_error("checkpoint version " + std::to_string(v) + " not attempted: " + why +
-                               " (the last committed version is intact)");
-      return;
-    }
-    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a)
-      throw checkpoint_error("checkpoint version " + std::to_string(v) + " not attempted: " + a.reason +
-                             " (the last committed version is intact)");
-  }
+  void precheck(std::uint64_t v);
 
   /// Shard locations in the manifest are relative to the directory, so that it can be moved.
-  std::string relative_location(std::uint64_t v, int r) const {
-    auto const full = std::filesystem::path(opt_.storage.shard_location(v, r));
-    auto rel = full.lexically_relative(opt_.directory);
-    return rel.empty() ? full.string() : rel.string();
-  }
+  std::string relative_location(std::uint64_t v, int r) const;
 
-  void remember_commit(Comm const& c, std::uint64_t v, std::string const& id, std::string const& record_on_rank0) {
-    // Rank 0 built the record; the others learn its hash, which the next version's manifest chains to.
-    std::uint64_t h = c.rank() == 0 ? detail::xxh3(record_on_rank0) : 0;
-    c.broadcast(std::as_writable_bytes(std::span(&h, 1)), 0);
-    std::lock_guard g{mu_};
-    parent_ = checkpoint::parent_link{v, id, h};
-  }
+  void remember_commit(Comm const& c, std::uint64_t v, std::string const& id, std::string const& record_on_rank0);
 
   /// What each committed version depends on (rank 0 reads manifests it has not seen commit).
-  retention::dependency_map dependencies(std::vector<std::uint64_t> const& committed) {
-    retention::dependency_map out;
-    for (auto v : committed) {
-      auto it = deps_.find(v);
-      if (it == deps_.end()) {
-        std::vector<std::uint64_t> d;
-        try {
-          if (auto t = opt_.storage.read_commit(v)) d = manifest::parse(*t, opt_.storage.commit_location(v)).depends_on;
-        } catch (error const&) {
-        }
-        it = deps_.emplace(v, std::move(d)).first;
-      }
-      out[v] = it->second;
-    }
-    return out;
-  }
+  retention::dependency_map dependencies(std::vector<std::uint64_t> const& committed);
 
-  void retire(Comm const& c) {
-    auto const l = opt_.storage.list();
-    auto committed = l.committed;
-    std::vector<std::uint64_t> doomed;
-    if (c.rank() == 0) {
-      auto const deps = dependencies(committed);
-      if constexpr (retention::dependency_aware<Retention>) doomed = opt_.retention.retire(committed, deps);
-      else doomed = opt_.retention.retire(committed);
-      doomed = retention::protect_dependencies(committed, std::move(doomed), deps);  // whatever the policy says
-    }
-    // Every rank must retire the same versions: rank 0's view decides.
-    std::uint64_t n = c.rank() == 0 ? doomed.size() : 0;
-    c.broadcast(std::as_writable_bytes(std::span(&n, 1)), 0);
-    doomed.resize(static_cast<std::size_t>(n));
-    c.broadcast(std::as_writable_bytes(std::span(doomed.data(), doomed.size())), 0);
-    // Storage that keeps commit records on more than rank 0 (per node, per rank) removes every copy.
-    bool const records_everywhere = storage::replicates_commits(opt_.storage);
-    for (auto v : doomed) {
-      if (c.rank() == 0 || records_everywhere) opt_.storage.remove_commit(v);  // the version stops existing first
-      opt_.storage.remove_shard(v, c.rank());
-      opt_.storage.remove_version(v);
-      deps_.erase(v);
-    }
-    m_.retired->add(static_cast<double>(doomed.size()));
-    // Leftovers of aborted or crashed attempts older than the current version are not history.
-    std::uint64_t current = 0;
-    {
-      std::lock_guard g{mu_};
-      current = parent_ ? parent_->version : 0;
-    }
-    for (auto v : l.all)
-      if (v < current && !std::binary_search(committed.begin(), committed.end(), v)) {
-        opt_.storage.remove_shard(v, c.rank());
-        opt_.storage.remove_version(v);
-      }
-    if (!doomed.empty() && c.rank() == 0) {
-      // A level may keep what retention retires from the others (storage::multilevel's slow level).
-      auto const after = opt_.storage.list().committed;
-      auto const gone = std::ranges::count_if(doomed, [&](auto v) { return !std::ranges::binary_search(after, v); });
-      if (gone > 0) log_.info("retired " + std::to_string(gone) + " old version(s)");
-    }
-  }
+  /// The versions retention retires among `committed`, never one a kept version depends on (the
+  /// same decision for rank 0 of a coordinated commit and for each rank under eventual).
+  std::vector<std::uint64_t> to_retire(std::vector<std::uint64_t> const& committed);
+
+  void retire(Comm const& c);
 
   /// The hidden region that carries every region's layout, so that another rank count can read it.
-  void refresh_layouts() {
-    checkpoint::detail::layout_table t;
-    for (auto const& r : registry_) {
-      auto const info = r->info();
-      if (info.name == checkpoint::detail::layout_region_name) continue;
-      auto const l = state::resolved(registry_.layout_of(info.name), info.count);
-      if (l.how == state::layout::kind::distributed) {
-        if (l.block.local_offset + l.block.local_count > info.count || l.block.global_offset + l.block.local_count > l.block.global_size)
-          throw usage_error("region '" + info.name + "': distributed window [" + std::to_string(l.block.local_offset) +
-                            ", +" + std::to_string(l.block.local_count) + ") does not fit its " +
-                            std::to_string(info.count) + " elements or the global size " +
-                            std::to_string(l.block.global_size));
-      }
-      t[info.name] = l;
-    }
-    layout_text_ = checkpoint::detail::encode_layouts(t);
-    if (!registry_.find(checkpoint::detail::layout_region_name))
-      registry_.protect(checkpoint::detail::layout_region_name, layout_text_);
-  }
+  void refresh_layouts();
 
   /// Whether every protected region can move to another rank count; if not, `why` names one that cannot.
-  bool resizable_state(std::string& why) const {
-    for (auto const& r : registry_) {
-      auto const name = r->info().name;
-      if (name == checkpoint::detail::layout_region_name) continue;
-      if (name == checkpoint::detail::log_region_name) {
-        why = "the application log (option .replay_log) is kept per rank";
-        return false;
-      }
-      if (registry_.layout_of(name).how == state::layout::kind::per_rank) {
-        why = "region '" + name + "' is per-rank state; declare it strata::distributed or strata::replicated "
-              "to restore on another rank count";
-        return false;
-      }
-    }
-    if (layout_text_.empty()) {
-      why = "nothing is protected";
-      return false;
-    }
-    return true;
-  }
+  bool resizable_state(std::string& why) const;
 
   /// The decoded region called `name`, or nullptr.
   static snapshot::decoded_region const* find_region(std::vector<snapshot::decoded_region> const& regions,
@@ -879,53 +465,18 @@ class checkpointer_core {
   }
 
   /// Whether this rank's distributed blocks are where this rank's shard says they were saved.
-  bool same_blocks(std::vector<snapshot::decoded_region> const& regions) const {
-    auto const* it = find_region(regions, checkpoint::detail::layout_region_name);
-    if (!it) return true;  // nothing was declared when it was saved
-    try {
-      return same_blocks(checkpoint::detail::decode_layouts(it->payload, "saved layout"));
-    } catch (error const&) {
-      return false;  // let the redistribution path report it
-    }
-  }
+  bool same_blocks(std::vector<snapshot::decoded_region> const& regions) const;
   /// Whether this rank's distributed blocks are where the table `saved` says they were saved.
-  bool same_blocks(checkpoint::detail::layout_table const& saved) const {
-    auto const now = checkpoint::detail::decode_layouts(std::as_bytes(std::span(layout_text_)), "this run");
-    for (auto const& [name, l] : now)
-      if (l.how == state::layout::kind::distributed && (!saved.count(name) || !(saved.at(name) == l))) return false;
-    return true;
-  }
+  bool same_blocks(checkpoint::detail::layout_table const& saved) const;
   /// Whether this rank's blocks moved since it saved version `m`, told by its shard's index alone
   /// (nullopt: the index cannot tell; the shard read whole will).
-  std::optional<bool> blocks_moved(manifest const& m) {
-    if constexpr (snapshot::indexed<Snapshot>) {
-      if (auto x = reader_->index(m, comm_.rank())) {
-        checkpoint::detail::layout_table saved;
-        for (auto const& g : x->regions) saved[g.info.name] = g.layout;
-        return !same_blocks(saved);
-      }
-    }
-    return std::nullopt;
-  }
+  std::optional<bool> blocks_moved(manifest const& m);
 
   /// What this rank protects now, as an N→M plan needs it (the hidden layout region aside).
-  [[nodiscard]] std::vector<checkpoint::detail::wanted_region> wanted_regions() const {
-    std::vector<checkpoint::detail::wanted_region> out;
-    for (auto const& r : registry_) {
-      auto const info = r->info();
-      if (info.name != checkpoint::detail::layout_region_name)
-        out.push_back({info, state::resolved(registry_.layout_of(info.name), info.count)});
-    }
-    return out;
-  }
+  [[nodiscard]] std::vector<checkpoint::detail::wanted_region> wanted_regions() const;
 
   /// Bytes the reader holds for `regions` decoded whole: the shards, and payloads decoded elsewhere.
-  std::uint64_t held_whole(std::vector<snapshot::decoded_region> const& regions) const {
-    auto n = reader_->bytes_held();
-    for (auto const& d : regions)
-      if (!reader_->holds(d.payload)) n += d.payload.size();
-    return n;
-  }
+  std::uint64_t held_whole(std::vector<snapshot::decoded_region> const& regions) const;
 
   /// What old rank `r` saved in version `m`: from its shard's index (kept in `index` for reading in
   /// part), or, for a checkpoint written before shards had one, from the shard decoded whole.
@@ -993,69 +544,10 @@ class checkpointer_core {
   /// N→M check of version v: every region replicated or distributed; each old rank's layout known
   /// from its shard's index (older checkpoints: its shard read whole); a plan of the old ranges that
   /// cover this rank's block, types equal; those ranges read and checked, within the memory limit.
-  consistency::verdict check_resized(std::uint64_t v, manifest const& m, std::string& why) {
-    std::string const me = "rank " + std::to_string(comm_.rank());
-    release_resized();
-    reader_->release();
-    checkpoint::detail::memory_budget budget{opt_.memory_limit_bytes};
-    auto fail = [&](std::string const& what, consistency::verdict verdict) {
-      why = me + ": " + what;
-      release_resized();
-      reader_->release();
-      return verdict;
-    };
-    auto over_limit = [&](usage_error const& e) {
-      return fail("version " + std::to_string(v) + " restored on " + std::to_string(comm_.size()) + " ranks: " + e.what() +
-                      "; use more ranks",
-                  consistency::verdict::refused);
-    };
-    std::vector<checkpoint::detail::saved_shard> old(m.ranks);
-    std::vector<std::optional<snapshot::shard_index>> indexes(m.ranks);
-    try {
-      check_chain(m);
-      for (std::uint32_t r = 0; r < m.ranks; ++r) old[r] = open_old_rank(m, static_cast<int>(r), indexes[r], budget);
-    } catch (usage_error const& e) {
-      return over_limit(e);
-    } catch (error const& e) {
-      return fail(e.what(), consistency::verdict::invalid);
-    }
-    checkpoint::detail::resize_plan plan;
-    try {
-      plan = checkpoint::detail::plan_resize(old, wanted_regions(), v);
-      for (auto const& f : plan.fetches)
-        if (f.whole) note_resize(registry_.find(f.region)->info(), f.saved, v);
-      budget.check(plan.bytes(), "the old ranges this rank restores");
-    } catch (std::exception const& e) {
-      return fail(e.what(), consistency::verdict::refused);
-    }
-    try {
-      resize_staged_ = fetch(m, plan, indexes, budget);
-    } catch (usage_error const& e) {
-      return over_limit(e);
-    } catch (error const& e) {
-      return fail(e.what(), consistency::verdict::invalid);
-    }
-    resize_plan_ = std::move(plan);
-    resize_peak_ = budget.peak;
-    resized_ = true;
-    return consistency::verdict::valid;
-  }
+  consistency::verdict check_resized(std::uint64_t v, manifest const& m, std::string& why);
 
-  void apply_resized() {
-    for (std::size_t i = 0; i < resize_plan_.fetches.size(); ++i) {
-      auto const& f = resize_plan_.fetches[i];
-      auto* region = registry_.find(f.region);  // planned only for regions protected now
-      auto const bytes = resize_staged_[i].view();
-      if (f.whole) region->load(f.saved, bytes);
-      else region->load_window(f.dst, bytes);
-    }
-  }
-  void release_resized() {
-    resized_ = false;
-    resize_plan_ = {};
-    resize_staged_.clear();
-    resize_peak_ = 0;
-  }
+  void apply_resized();
+  void release_resized();
 
   /// Local check of version v: manifest, rank count, chain, shard checksum, region shapes.
   consistency::verdict check_local(std::uint64_t v, std::string& why, std::vector<snapshot::decoded_region>& regions,
@@ -1114,451 +606,65 @@ class checkpointer_core {
 
   /// A region that version v's restore would resize: refused without `.allow_resize`, else noted
   /// for the log (a warning when the container held elements: likely not what the program expects).
-  void note_resize(state::region_info const& now, state::region_info const& saved, std::uint64_t v) {
-    if (!now.resizable || now.kind == state::region_kind::user || saved.count == now.count || hidden_region(now.name))
-      return;
-    auto const sizes = "from " + std::to_string(now.count) + " to " + std::to_string(saved.count) +
-                       " elements (its size in version " + std::to_string(v) + ")";
-    if (!opt_.allow_resize)
-      throw usage_error("cannot restore region '" + now.name + "': the restore would resize it " + sizes +
-                        " and option .allow_resize is false");
-    resize_notes_.emplace_back(now.count != 0, "restore resizes region '" + now.name + "' " + sizes +
-                                                   (now.count ? "; .allow_resize = false refuses this" : ""));
-  }
+  void note_resize(state::region_info const& now, state::region_info const& saved, std::uint64_t v);
 
   /// The parent's manifest, where still kept, must hash to what this manifest recorded.
-  void check_chain(manifest const& m) {
-    if (!m.parent) return;
-    std::optional<std::string> parent_text;
-    try {
-      parent_text = opt_.storage.read_commit(m.parent->version);
-    } catch (error const&) {
-    }
-    if (parent_text && detail::xxh3(*parent_text) != m.parent->manifest_xxh3)
-      chain_warnings_.push_back("version " + std::to_string(m.version) + " records parent version " +
-                                std::to_string(m.parent->version) + " with a different manifest hash than " +
-                                opt_.storage.commit_location(m.parent->version) + " has now (history altered)");
-  }
+  void check_chain(manifest const& m);
 
   /// Reads version v's commit record into what storage needs to repair its shards (nullopt: no record).
-  auto expectation_reader() {
-    return [this](std::uint64_t v) -> std::optional<storage::version_expectation> {
-      auto text = opt_.storage.read_commit(v);
-      if (!text) return std::nullopt;
-      auto const m = manifest::parse(*text, opt_.storage.commit_location(v));
-      storage::version_expectation e{m.ranks, {}, {}, m.depends_on};
-      for (auto const& sh : m.shards) {
-        e.bytes.push_back(sh.bytes);
-        e.xxh3.push_back(sh.xxh3);
-      }
-      return e;
-    };
-  }
+  auto expectation_reader();
 
-  std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact, checkpoint::log_replayer const* replay) {
-    auto const t0 = trigger::clock::now();
-    std::unique_ptr<checkpoint::detail::progress_watch> watch;
-    if (comm_.rank() == 0)
-      watch = std::make_unique<checkpoint::detail::progress_watch>(
-          log_, opt_.progress_after, [dir = opt_.directory.string()](double s) {
-            char secs[32];
-            std::snprintf(secs, sizeof secs, "%.1f", s);
-            return "restore from " + dir + " still running after " + secs + " s";
-          });
-    if (writer_) {
-      writer_->drain();
-      if (auto f = writer_->failure()) log_.warn("background checkpoint failed before this restore: " + *f);
-      writer_->acknowledge();
-    }
-    settle_flush(comm_, true);
-    if (eventual()) settle_eventual(true);
-    else warn_unfinished_eventual();
-    if constexpr (requires { opt_.storage.recover(comm_, expectation_reader(), std::function<void(std::string const&, bool)>{}); }) {
-      // Storage that repairs missing shards (node-local levels) reads what each record expects.
-      opt_.storage.recover(comm_, expectation_reader(), [this](std::string const& m, bool warning) {
-        if (warning) log_.warn(m);
-        else log_.info(m);
-      });
-    } else if constexpr (requires { opt_.storage.recover(comm_); }) {
-      opt_.storage.recover(comm_);  // e.g. partner copies in memory
-    }
-    auto const l = opt_.storage.list();
-    if (comm_.rank() == 0)
-      for (auto const& f : l.foreign) log_.warn("ignoring foreign entry in the checkpoint directory: " + f);
-    std::vector<std::uint64_t> candidates = l.committed;
-    if (exact) {
-      candidates.clear();
-      if (std::binary_search(l.committed.begin(), l.committed.end(), *exact)) candidates.push_back(*exact);
-    }
-    reader_.emplace(opt_.storage, opt_.snapshot);
-    struct drop_reader {  // the shards it holds are let go once the restore is over, however it ends
-      std::optional<reader_type>& r;
-      ~drop_reader() { r.reset(); }
-    } const drop{reader_};
-    std::vector<snapshot::decoded_region> regions;
-    manifest m;
-    release_resized();
-    std::uint64_t checked = 0;
-    chain_warnings_.clear();
-    std::uint64_t newest_here = 0;  // the newest version this rank found complete and valid
-    auto chosen = opt_.consistency.choose(
-        comm_, candidates,
-        [&](std::uint64_t v, std::string& why) {
-          ++checked;
-          auto const verdict = check_local(v, why, regions, m);
-          if (verdict == consistency::verdict::valid && newest_here == 0) newest_here = v;
-          return verdict;
-        },
-        [&](std::string const& w) {
-          if (comm_.rank() == 0) log_.warn(w);
-        });
-    for (auto const& w : chain_warnings_) log_.warn(w);
-    if (chosen && !exact) note_version_vector(newest_here, *chosen);
-    auto const total = comm_.all_reduce(std::uint64_t{l.committed.size()}, comm::reduce_op::max);
-    if (!chosen) {
-      if (exact)
-        throw restore_error("version " + std::to_string(*exact) + " is not a committed version in " +
-                            opt_.directory.string() + " on every rank");
-      if (total > 0)
-        throw restore_error("none of the committed versions in " + opt_.directory.string() +
-                            " is complete and valid on every rank (see the warnings above); move the directory "
-                            "aside to start afresh");
-      discover_next_version();
-      if (alog_) {
-        alog_->forget_mark();
-        check_app_log("the start (no version restored)", replay);
-        replay_app_log(std::nullopt, false, replay);
-      }
-      return std::nullopt;
-    }
-    bool const rollback = exact.has_value();  // restore(version): the log's later entries are set aside
-    if (alog_ && !resized_) {
-      // Where the replay starts, checked before any state changes.
-      alog_->forget_mark();
-      if (auto const* it = find_region(regions, checkpoint::detail::log_region_name); it && it->payload.size() == 16)
-        std::memcpy(alog_->mark().data(), it->payload.data(), 16);
-      if (!rollback) check_app_log("version " + std::to_string(*chosen), replay);
-    }
-    if (resized_) {
-      apply_resized();
-      if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.reset();  // block hashes belong to the old ranks
-    } else {
-      for (auto const& r : registry_) {
-        auto const name = r->info().name;
-        auto const* it = find_region(regions, name);
-        if (!it || name == checkpoint::detail::layout_region_name) continue;  // ours, not saved state
-        r->load(it->info, it->payload);
-      }
-      // SPEC R10d: the ranks' copies of replicated regions compared; a minority's repaired.
-      checkpoint::detail::check_replicas(comm_, registry_, *chosen, log_, [&](std::string const& name) {
-        auto const* it = find_region(regions, name);
-        return it ? it->payload : std::span<const std::byte>{};
-      });
-    }
-    for (auto const& [warning, line] : resize_notes_) warning ? log_.warn(line) : log_.info(line);
-    if (alog_) replay_app_log(*chosen, rollback, replay);
-    for (auto const& d : regions)
-      if (!registry_.find(d.info.name))
-        log_.warn("version " + std::to_string(*chosen) + " holds region '" + d.info.name +
-                  "' which is not protected now; it was not restored");
-    step_ = m.step;
-    if constexpr (snapshot::chained<Snapshot>)
-      if (!resized_) opt_.snapshot.adopt_restored();
-    {
-      std::lock_guard g{mu_};
-      parent_ = checkpoint::parent_link{*chosen, m.id, 0};
-      if (auto text = opt_.storage.read_commit(*chosen)) parent_->manifest_xxh3 = detail::xxh3(*text);
-      finalized_ = parent_;
-      stats_ = {*chosen, resized_ ? 0 : m.shards[static_cast<std::size_t>(comm_.rank())].bytes, 0, 0, 0, 0,
-                reader_->bytes_read(), resized_ ? resize_peak_ : reader_->bytes_held()};
-    }
-    watch.reset();
-    note_restore(*chosen, std::chrono::duration<double>(trigger::clock::now() - t0).count());
-    discover_next_version();
-    if (resized_ && comm_.rank() == 0)
-      log_.info("version " + std::to_string(*chosen) + " was written by " + std::to_string(m.ranks) +
-                " ranks and is restored on " + std::to_string(comm_.size()));
-    release_resized();
-    if (comm_.rank() == 0)
-      log_.info("restored version " + std::to_string(*chosen) + " (step " + std::to_string(m.step) + ")" +
-                (*next_version_ > *chosen + 1 ? "; new checkpoints start a branch at version " +
-                                                    std::to_string(*next_version_)
-                                              : std::string{}));
-    return chosen;
-  }
+  std::optional<std::uint64_t> restore_impl(std::optional<std::uint64_t> exact, checkpoint::log_replayer const* replay);
 
   bool eventual() const noexcept { return consistency::is_eventual(opt_.consistency); }
 
   /// How the storage and the record exchange report what they did: to the checkpointer's log.
-  storage::alone::sayer sayer() {
-    return [this](std::string const& text, bool warning) { warning ? log_.warn(text) : log_.info(text); };
-  }
+  storage::alone::sayer sayer();
   /// Eventual: takes in what other ranks sent (records, manifests, partner copies), never waiting;
   /// rank 0 makes usable the versions whose last record just came.
-  void pump() {
-    if (ex_.pump(opt_.storage, sayer()) && comm_.rank() == 0) finalize_ready();
-  }
+  void pump();
 
   /// Eventual: this rank's shard of version j written, checked and recorded; no other rank waited for.
-  void commit_own(job& j) {
-    auto const v = j.version;
-    int const r = comm_.rank();
-    pump();
-    try {
-      auto const vote = consistency::write_and_check(opt_.storage, v, j.shard, opt_.verify_after_write, r, true);
-      fault::point(consistency::fault_points::after_shard, r, v);
-      ex_.record({v, static_cast<std::uint32_t>(r), static_cast<std::uint32_t>(comm_.size()), j.step, j.created_unix_ms,
-                  vote.bytes, vote.xxh3, vote.index_bytes, vote.index_xxh3, j.depends_on});
-    } catch (std::exception const& e) {
-      opt_.storage.remove_shard(v, r);
-      throw checkpoint_error("checkpoint version " + std::to_string(v) + " not recorded on rank " + std::to_string(r) +
-                             " (consistency::eventual: the other ranks went on; this version will never be usable): " +
-                             e.what());
-    }
-    fault::point(consistency::fault_points::after_commit, r, v);
-    {
-      std::lock_guard g{mu_};
-      deps_[v] = j.depends_on;
-      if (alog_) pending_log_[v] = j.log_index;
-      if (r != 0) parent_ = checkpoint::parent_link{v, {}, 0};
-    }
-    if (r == 0) finalize_ready();
-    retire_own();
-    if (r == 0)
-      log_.info("rank 0 recorded version " + std::to_string(v) + " at step " + std::to_string(j.step) +
-                " (eventual: usable once every rank has recorded it)");
-  }
+  void commit_own(job& j);
 
   /// Eventual, rank 0: writes the manifest of every version that every rank has recorded and that has
   /// none yet, oldest first. Its version vector: the newest version each rank had recorded.
-  void finalize_ready() {
-    std::lock_guard fg{finalize_mu_};  // the writer's commit and the caller's step may both get here
-    auto const n = static_cast<std::uint32_t>(comm_.size());
-    std::uint64_t above = 0;  // every rank recorded it, so every rank recorded (or gave up) every older one
-    {
-      std::lock_guard g{mu_};
-      if (finalized_) above = finalized_->version;
-    }
-    std::vector<std::string> bad;
-    auto const recs = ex_.read(above, &bad);
-    for (auto const& b : bad) log_.warn("ignoring a damaged per-rank record: " + b);
-    if (recs.empty()) return;
-    auto const committed = opt_.storage.list().committed;
-    std::vector<std::uint64_t> newest(n, above);
-    for (auto const& [v, by_rank] : recs)
-      for (auto const& [r, rec] : by_rank)
-        if (r < n) newest[r] = std::max(newest[r], v);
-    for (auto const& [v, by_rank] : recs) {
-      if (std::binary_search(committed.begin(), committed.end(), v) || by_rank.size() != n) continue;
-      auto const& first = by_rank.begin()->second;
-      bool same = true;
-      for (auto const& [r, rec] : by_rank) same = same && rec.ranks == n && rec.depends_on == first.depends_on && r < n;
-      if (!same) {
-        log_.warn("version " + std::to_string(v) + ": the ranks' records disagree (rank count or chain); not made usable");
-        continue;
-      }
-      manifest m;
-      m.id = manifest::new_id();
-      m.version = v;
-      m.created_unix_ms = first.created_unix_ms;
-      m.ranks = n;
-      m.step = first.step;
-      m.snapshot = snapshot::name_of(opt_.snapshot);
-      m.storage = storage::name_of(opt_.storage);
-      m.consistency = consistency::name_of(opt_.consistency);
-      {
-        std::lock_guard g{mu_};
-        m.parent = finalized_;
-      }
-      m.version_vector = newest;
-      m.depends_on = first.depends_on;
-      for (auto const& [r, rec] : by_rank)
-        m.shards.push_back({r, relative_location(v, static_cast<int>(r)), rec.bytes, rec.xxh3, rec.index_bytes, rec.index_xxh3});
-      auto const text = m.to_text();
-      try {
-        opt_.storage.write_commit(v, text);
-      } catch (std::exception const& e) {
-        log_.warn("version " + std::to_string(v) + ": every rank holds it but its manifest could not be written: " + e.what());
-        return;
-      }
-      ex_.publish(opt_.storage, v, text);
-      {
-        std::lock_guard g{mu_};
-        finalized_ = checkpoint::parent_link{v, m.id, detail::xxh3(text)};
-        parent_ = finalized_;
-      }
-      std::string vec;
-      for (auto x : newest) vec += (vec.empty() ? "" : ", ") + std::to_string(x);
-      log_.info("version " + std::to_string(v) + " is usable: every rank holds it (newest recorded per rank: [" + vec + "])");
-    }
-  }
+  /// \returns the storage listing it read, with the versions it made usable (nullopt: nothing new).
+  std::optional<storage::listing> finalize_ready();
 
   /// Eventual, every rank on its own: retention over the versions usable so far (as this rank sees
   /// them: the set only grows), this rank's shards and records of the retired ones and of versions
   /// that can no longer become usable removed; the application log truncated through the newest usable.
-  void retire_own() {
-    auto const l = opt_.storage.list();
-    auto const& committed = l.committed;
-    auto const r = comm_.rank();
-    auto const deps = dependencies(committed);
-    std::vector<std::uint64_t> doomed;
-    if constexpr (retention::dependency_aware<Retention>) doomed = opt_.retention.retire(committed, deps);
-    else doomed = opt_.retention.retire(committed);
-    doomed = retention::protect_dependencies(committed, std::move(doomed), deps);
-    auto drop = [&](std::uint64_t v) {
-      opt_.storage.remove_shard(v, r);
-      ex_.forget(v, static_cast<std::uint32_t>(comm_.size()));
-      opt_.storage.remove_version(v);
-    };
-    for (auto v : doomed) {
-      if (r == 0 || storage::replicates_commits(opt_.storage)) opt_.storage.remove_commit(v);  // each node's copy
-      drop(v);
-      std::lock_guard g{mu_};
-      deps_.erase(v);
-    }
-    m_.retired->add(static_cast<double>(doomed.size()));
-    std::uint64_t const newest = committed.empty() ? 0 : committed.back();
-    // Older than a usable version and not usable: some rank never recorded it, and none will now.
-    for (auto v : l.all)
-      if (v < newest && !std::binary_search(committed.begin(), committed.end(), v)) drop(v);
-    if (alog_ && newest) {
-      std::uint64_t through = 0;
-      bool any = false;
-      {
-        std::lock_guard g{mu_};
-        for (auto it = pending_log_.begin(); it != pending_log_.end() && it->first <= newest;) {
-          through = std::max(through, it->second);
-          any = true;
-          it = pending_log_.erase(it);
-        }
-      }
-      if (any) alog_->committed(through, log_);
-    }
-  }
+  /// (`seen`: the listing `finalize_ready` just read, to save reading it again.)
+  void retire_own(std::optional<storage::listing> seen);
 
   /// Eventual, collective (at wait, destruction and restore): every rank's records are written (the
   /// writers drained), rank 0 makes usable what every rank holds, every rank retires on its own. At
   /// a restore, the records and shards of versions above the newest usable one are removed: the
   /// ranks that wrote them have stopped, so those versions can never be completed.
-  void settle_eventual(bool at_restore) {
-    comm_.barrier();
-    ex_.drain(opt_.storage, sayer(), at_restore);  // every record at rank 0, every partner copy written
-    if (comm_.rank() == 0) finalize_ready();
-    // A manifest sent during the run may have been lost with the job: at a restore, rank 0 sends
-    // again every one it holds (a node that has it already keeps its copy).
-    if (at_restore && comm_.rank() == 0)
-      for (auto v : opt_.storage.list().committed)
-        if (auto text = opt_.storage.read_commit(v)) ex_.publish(opt_.storage, v, *text);
-    comm_.barrier();
-    ex_.drain(opt_.storage, sayer(), false);  // the manifests where copies are kept
-    retire_own();
-    if (at_restore) {
-      auto const l = opt_.storage.list();
-      discover_next_version();  // above the versions about to be removed: their numbers are not reused
-      // The newest usable version as any rank sees it: a node's own view may still lack its manifest,
-      // and what it holds of that version (its shard, the partner copies it keeps) must stay.
-      std::uint64_t const newest =
-          comm_.all_reduce(l.committed.empty() ? std::uint64_t{0} : l.committed.back(), comm::reduce_op::max);
-      for (auto v : l.all)
-        if (v > newest) {
-          opt_.storage.remove_shard(v, comm_.rank());
-          ex_.forget(v, static_cast<std::uint32_t>(comm_.size()));
-          opt_.storage.remove_version(v);
-        }
-      std::lock_guard g{mu_};
-      pending_log_.clear();
-    }
-    comm_.barrier();
-  }
+  void settle_eventual(bool at_restore);
 
   /// Coordinated restore of a directory an eventual run wrote: its usable versions are ordinary
   /// versions; the ones not yet made usable are named (restore with consistency::eventual to finish them).
-  void warn_unfinished_eventual() {
-    if (comm_.rank() != 0) return;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(checkpoint::detail::rank_records_dir(opt_.directory), ec)) return;
-    auto const recs = checkpoint::detail::read_rank_records(opt_.directory);
-    auto const committed = opt_.storage.list().committed;
-    std::string pending;
-    for (auto const& [v, by_rank] : recs)
-      if (!std::binary_search(committed.begin(), committed.end(), v)) pending += (pending.empty() ? "" : ", ") + std::to_string(v);
-    if (!pending.empty())
-      log_.warn(opt_.directory.string() + " holds per-rank records of version(s) " + pending +
-                " written with consistency::eventual and not yet usable; this coordinated restore ignores them "
-                "(restore with consistency::eventual to make usable those every rank holds)");
-  }
+  void warn_unfinished_eventual();
 
   /// Collective, before a restore changes any state: this rank's application-log entries after the
   /// restored mark can be replayed (none dropped, and a replay function given when there are any).
-  void check_app_log(std::string const& restored, checkpoint::log_replayer const* replay) {
-    std::string why = alog_->gap(restored);
-    if (why.empty() && !replay)
-      if (auto const n = alog_->pending())
-        why = "rank " + std::to_string(comm_.rank()) + ": the application log " + alog_->path().string() + " holds " +
-              std::to_string(n) + " entries appended after " + restored +
-              "; restore with restore_latest(replay) to apply them, or move the log aside to drop them";
-    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw restore_error(a.reason);
-  }
+  void check_app_log(std::string const& restored, checkpoint::log_replayer const* replay);
 
   /// Collective, once the state of `v` (or the start) is loaded: the log's later entries replayed
   /// (`rollback`: set aside instead, for they belong to the history left behind).
-  void replay_app_log(std::optional<std::uint64_t> v, bool rollback, checkpoint::log_replayer const* replay) {
-    std::string why, aside;
-    std::uint64_t applied = 0;
-    try {
-      if (rollback) aside = alog_->branch(*v);
-      else if (replay) applied = alog_->replay(*replay);
-      alog_->settle(log_);
-    } catch (std::exception const& e) {
-      why = "rank " + std::to_string(comm_.rank()) + ": replaying the application log " + alog_->path().string() +
-            ": " + e.what();
-    }
-    if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw restore_error(a.reason);
-    if (!aside.empty())
-      log_.info("restored version " + std::to_string(*v) + " (a rollback): the application log's later entries are kept in " + aside);
-    auto const total = comm_.all_reduce(applied, comm::reduce_op::sum);
-    if (comm_.rank() == 0 && total)
-      log_.info("replayed " + std::to_string(total) + " application-log entries (all ranks) after " +
-                (v ? "version " + std::to_string(*v) : std::string("the start")));
-  }
+  void replay_app_log(std::optional<std::uint64_t> v, bool rollback, checkpoint::log_replayer const* replay);
 
   /// Collective, once a restore chose version `v` (SPEC R5, R8): the ranks' version vector as measured
   /// now — each the newest version it found complete and valid — and, when some rank lags, which and
   /// why every rank goes back to `v` (the storage had no copy to bring that rank up: node-local levels
   /// with partner or erasure copies repair such a rank before this point).
-  void note_version_vector(std::uint64_t newest_here, std::uint64_t v) {
-    auto const vec = comm_.all_gather(newest_here);
-    std::uint64_t top = 0;
-    for (auto x : vec) top = std::max(top, x);
-    if (comm_.rank() != 0 || top <= v) return;
-    std::string text, lagging;
-    for (std::size_t r = 0; r < vec.size(); ++r) {
-      text += (r ? ", " : "") + std::to_string(vec[r]);
-      if (vec[r] < top) lagging += (lagging.empty() ? "" : ", ") + std::to_string(r);
-    }
-    log_.warn("version vector at restore [" + text + "]: rank(s) " + lagging + " hold no complete, valid copy of version " +
-              std::to_string(top) + ", and " + std::string(storage::name_of(opt_.storage)) +
-              " keeps no other copy to bring them up; every rank restores version " + std::to_string(v) +
-              " (storage::node_local with partner or erasure copies rebuilds a lagging rank instead)");
-  }
+  void note_version_vector(std::uint64_t newest_here, std::uint64_t v);
 
   /// Collective after version v was restored in `seconds`: this rank's figures, those reduced over the
   /// ranks, and the storage level that served this rank's shard where the storage says (node-local levels).
-  void note_restore(std::uint64_t v, double seconds) {
-    auto const read = reader_->bytes_read();
-    m_.restore->observe(seconds);
-    m_.restores->add();
-    m_.read_bytes->add(static_cast<double>(read));
-    m_.restored_version->set(static_cast<double>(v));
-    m_.job_restore_max->set(comm_.all_reduce(seconds, comm::reduce_op::max));
-    m_.job_read_bytes->add(static_cast<double>(comm_.all_reduce(read, comm::reduce_op::sum)));
-    if constexpr (requires { opt_.storage.served_by(); }) {
-      auto const& served = opt_.storage.served_by();
-      if (auto const r = static_cast<std::size_t>(comm_.rank()); r < served.size() && !served[r].empty())
-        m_.served_by(served[r]);
-    }
-    write_metrics_file(false);
-  }
+  void note_restore(std::uint64_t v, double seconds);
 
   Comm comm_;
   options opt_;
@@ -1596,3 +702,16 @@ class checkpointer_core {
 };
 
 }  // namespace strata
+
+/// Out-of-class definitions of `checkpointer_core`'s members (checkpoint/detail/core/*.ipp).
+#define STRATA_CORE_TEMPLATE                                                                                 \
+  template <strata::comm::communicator Comm, strata::snapshot::strategy Snapshot, class Storage,             \
+            strata::consistency::protocol Consistency, strata::trigger::policy Trigger,                      \
+            strata::retention::policy Retention>
+#define STRATA_CORE strata::checkpointer_core<Comm, Snapshot, Storage, Consistency, Trigger, Retention>
+
+// Each part of the class by its job: the commit path, the eventual protocol, restore, pre-emption.
+#include <strata/checkpoint/detail/core/commit.ipp>
+#include <strata/checkpoint/detail/core/eventual.ipp>
+#include <strata/checkpoint/detail/core/preemption.ipp>
+#include <strata/checkpoint/detail/core/restore.ipp>

@@ -84,6 +84,13 @@ class eventual_exchange {
     if (mail_ && !shared_ && rank_ != 0) send_record(r);
   }
 
+  /// \brief Whether nothing can arrive: no messages travel and `storage` takes in no copies
+  /// (`posix_dir`, a shared directory): `pump` would do nothing, and the step skips it.
+  template <class Storage>
+  [[nodiscard]] bool idle(Storage& storage) const noexcept {
+    return !mail_ && !requires(storage::alone::sayer const& say) { storage.progress(say); };
+  }
+
   /// \brief Takes in what arrived (records at rank 0, manifests where a copy is kept, the storage's
   /// own copies); never waits.
   /// \returns how many records rank 0 took in.

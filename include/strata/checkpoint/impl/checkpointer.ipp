@@ -26,9 +26,8 @@ STRATA_CKPT::checkpointer(Comm comm, options opt) : core_(std::make_unique<core_
 STRATA_CKPT_TEMPLATE
 STRATA_CKPT::~checkpointer() = default;
 STRATA_CKPT_TEMPLATE
-void STRATA_CKPT::protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how,
-                                 snapshot::device_view device) {
-  core_->protect_region(std::move(name), std::move(r), range, how, std::move(device));
+void STRATA_CKPT::protect_region(std::string name, std::unique_ptr<state::region> r, bool range, state::layout how) {
+  core_->protect_region(std::move(name), std::move(r), range, how);
 }
 STRATA_CKPT_TEMPLATE
 bool STRATA_CKPT::unprotect(std::string const& name) { return core_->unprotect(name); }
