@@ -13,6 +13,7 @@
 /// - destruction drains the queue and joins the thread.
 
 #include <cassert>
+#include <cstddef>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -39,7 +40,9 @@ enum class urgency : std::uint8_t { periodic = 0, forced = 1 };
 /// lock.unlock();
 /// w.drain();
 /// \endcode
-template <class Job>
+/// `Buffer`: the staging buffers it keeps for reuse (the checkpointer's: `detail::staging_buffer`,
+/// page-locked with Thrust's CUDA system).
+template <class Job, class Buffer = std::vector<std::byte>>
 class async_writer {
  public:
   using lock_type = std::unique_lock<std::mutex>;
@@ -108,7 +111,7 @@ class async_writer {
     error_.reset();
   }
   /// \brief A staging buffer to reuse (double buffering: at most two are kept).
-  std::vector<std::byte> take_buffer() {
+  Buffer take_buffer() {
     lock_type l{m_};
     if (pool_.empty()) return {};
     auto b = std::move(pool_.back());
@@ -116,7 +119,7 @@ class async_writer {
     return b;
   }
   /// \brief Returns a staging buffer for reuse.
-  void give_buffer(std::vector<std::byte> b) {
+  void give_buffer(Buffer b) {
     lock_type l{m_};
     if (pool_.size() < 2) pool_.push_back(std::move(b));
   }
@@ -177,7 +180,7 @@ class async_writer {
   std::optional<std::pair<Job, urgency>> waiting_;
   bool busy_ = false, stop_ = false;
   std::optional<std::string> error_;
-  std::vector<std::vector<std::byte>> pool_;
+  std::vector<Buffer> pool_;
   std::uint64_t superseded_ = 0, discarded_ = 0, completed_ = 0;
   std::thread thread_;  // last: starts after every other member is ready
 };

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// \brief Per-block hashes of host memory, one pass (OpenMP threads where the build has them).
+/// \brief Per-block hashes of host memory, one pass over the host's cores.
 ///
 /// The hash runs unchanged on the host, on Thrust's OMP/CPP systems and in CUDA
 /// kernels, so a block hashed on the GPU at checkpoint time and on the host at
@@ -8,6 +8,7 @@
 /// `strata/snapshot/device_blocks.hpp` (it needs Thrust; this header does not).
 
 #include <strata/config.hpp>
+#include <strata/detail/parallel_for.hpp>
 
 #include <bit>
 #include <concepts>
@@ -111,17 +112,16 @@ inline std::size_t block_count(std::size_t bytes, std::size_t block) noexcept { 
 
 }  // namespace detail
 
-/// \brief Hashes every block of host memory, in parallel over OpenMP threads when the program is
-/// built with OpenMP (as Thrust's OMP system is), else in one thread.
+/// \brief Hashes every block of host memory over the host's cores: OpenMP threads when the program
+/// is built with OpenMP (as Thrust's OMP system is), else std::threads (CUDA and CPP builds).
 template <block_hasher Hash>
 std::vector<std::uint64_t> hash_host_blocks(std::span<const std::byte> data, std::size_t block, Hash hash = {}) {
   std::vector<std::uint64_t> out(detail::block_count(data.size(), block));
   detail::hash_block_at<Hash> const f{data.data(), data.size(), block, hash};
-  auto const n = static_cast<std::ptrdiff_t>(out.size());
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) if (n > 16)
-#endif
-  for (std::ptrdiff_t i = 0; i < n; ++i) out[static_cast<std::size_t>(i)] = f(static_cast<std::size_t>(i));
+  // A thread gets at least 1 MiB: below that, starting one costs more than it saves.
+  std::size_t const per_thread = block >= (1u << 20) ? 1 : (1u << 20) / (block ? block : 1);
+  strata::detail::parallel_for(out.size(), per_thread,
+                               [&](std::size_t i) { out[i] = f(i); });
   return out;
 }
 

@@ -13,9 +13,11 @@
 
 #include <strata/config.hpp>
 
-#if STRATA_SEPARATE_DEVICE_MEMORY  // device data is staged through host buffers
-#include <thrust/copy.h>
-#include <thrust/host_vector.h>
+#include <strata/detail/device_copy.hpp>
+#include <strata/detail/staging_buffer.hpp>
+
+#if STRATA_SEPARATE_DEVICE_MEMORY  // which system a Thrust range belongs to
+#include <thrust/iterator/iterator_traits.h>
 #endif
 
 #include <cstdint>
@@ -82,6 +84,12 @@ class region {
   [[nodiscard]] virtual region_info info() const = 0;
   /// \brief The bytes to save, valid until the next call on this region. Host data is not copied.
   virtual std::span<const std::byte> stage() = 0;
+  /// \brief Copies the bytes `stage()` would give into `out` (exactly `info().bytes()` of them; not
+  /// for user types, whose size is known once staged). Device data is copied straight into `out`.
+  virtual void copy_out(std::span<std::byte> out) {
+    auto const b = stage();
+    if (!b.empty()) std::memcpy(out.data(), b.data(), b.size());
+  }
   /// \brief Loads `payload`, saved with shape `saved` (already checked by `check_compatible`).
   virtual void load(region_info const& saved, std::span<const std::byte> payload) = 0;
   /// \brief Overwrites elements `[first, first + bytes / elem_size)` in place, without resizing
@@ -170,11 +178,20 @@ class host_range_region final : public region {
 
 /// A Thrust vector of any system whose `data()` is a Thrust pointer (`thrust::device_vector`,
 /// `thrust::omp::vector`, ...), or a `strata::device_span` over raw device memory (fixed size).
-/// Where the system's memory is host-accessible it is saved in place; on CUDA it is staged through
-/// a host buffer.
+/// Memory the host can read (the OMP and CPP systems) is saved in place. CUDA memory is staged:
+/// `cudaMemcpyAsync` on strata's copy stream into page-locked memory kept between checkpoints
+/// (`detail::staging_buffer`), completed by one event; a restore copies from the shard straight to
+/// the device.
 template <class V, bool Resizable>
 class device_range_region final : public region {
   using T = typename V::value_type;
+#if STRATA_SEPARATE_DEVICE_MEMORY
+  // This range's own system (a thrust::cpp::vector in a CUDA build is host memory).
+  static constexpr bool on_device =
+      std::is_same_v<typename thrust::iterator_system<decltype(std::declval<V&>().begin())>::type, thrust::device_system_tag>;
+#else
+  static constexpr bool on_device = false;
+#endif
 
  public:
   device_range_region(std::string name, V& v) : name_(std::move(name)), v_(&v) {}
@@ -182,45 +199,39 @@ class device_range_region final : public region {
     return {name_, region_kind::device_range, strata::detail::type_name<T>(), sizeof(T), v_->size(), Resizable};
   }
   std::span<const std::byte> stage() override {
-#if STRATA_SEPARATE_DEVICE_MEMORY
-    staging_.resize(v_->size());
-    thrust::copy(v_->begin(), v_->end(), staging_.begin());
-    return bytes_of(staging_.data(), staging_.size());
-#else
-    return bytes_of(v_->data().get(), v_->size());
-#endif
+    if constexpr (!on_device) return bytes_of(raw(), v_->size());
+    staging_.resize(v_->size() * sizeof(T));
+    strata::detail::device_to_host(staging_.data(), raw(), staging_.size());
+    strata::detail::device_copies_done();
+    return {staging_.data(), staging_.size()};
+  }
+  void copy_out(std::span<std::byte> out) override {  // straight into `out`; the caller waits for all at once
+    if constexpr (!on_device) region::copy_out(out);
+    else strata::detail::device_to_host(out.data(), raw(), v_->size() * sizeof(T));
   }
   void load(region_info const& saved, std::span<const std::byte> p) override {
-    auto const n = static_cast<std::size_t>(saved.count);
-    if constexpr (Resizable) v_->resize(n);
-    if (n == 0) return;
-#if STRATA_SEPARATE_DEVICE_MEMORY
-    staging_.resize(n);
-    std::memcpy(staging_.data(), p.data(), p.size());
-    thrust::copy(staging_.begin(), staging_.end(), v_->begin());
-#else
-    std::memcpy(static_cast<void*>(v_->data().get()), p.data(), p.size());
-#endif
+    if constexpr (Resizable) v_->resize(static_cast<std::size_t>(saved.count));
+    put(0, p);
   }
   void load_window(std::uint64_t first, std::span<const std::byte> p) override {
     check_window(name_, first, p.size(), sizeof(T), v_->size());
-    auto const n = p.size() / sizeof(T);
-    if (n == 0) return;
-#if STRATA_SEPARATE_DEVICE_MEMORY
-    staging_.resize(n);
-    std::memcpy(staging_.data(), p.data(), p.size());
-    thrust::copy(staging_.begin(), staging_.end(), v_->begin() + static_cast<std::ptrdiff_t>(first));
-#else
-    std::memcpy(static_cast<void*>(v_->data().get() + first), p.data(), p.size());
-#endif
+    put(static_cast<std::size_t>(first), p);
   }
 
  private:
+  T* raw() const { return const_cast<T*>(v_->data().get()); }  // the address in the range's own memory
+  void put(std::size_t first, std::span<const std::byte> p) {
+    if (p.empty()) return;
+    if constexpr (on_device) {
+      strata::detail::host_to_device(raw() + first, p.data(), p.size());
+      strata::detail::device_copies_done();
+    } else {
+      std::memcpy(static_cast<void*>(raw() + first), p.data(), p.size());
+    }
+  }
   std::string name_;
   V* v_;
-#if STRATA_SEPARATE_DEVICE_MEMORY
-  thrust::host_vector<T> staging_;
-#endif
+  strata::detail::staging_buffer staging_;  // CUDA memory only; kept between checkpoints
 };
 
 /// Any type with a `strata::serializer<T>` specialisation.

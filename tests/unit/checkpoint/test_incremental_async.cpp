@@ -9,6 +9,8 @@
 #include <support/files.hpp>
 
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 using namespace strata;
@@ -171,7 +173,7 @@ TEST_CASE("compressed incremental checkpointer round-trips", "[incremental]") {
 }
 
 TEMPLATE_TEST_CASE("async: the saved state is the state at the call, even when mutated right after",
-                   "[async]", snapshot::full, inc_t) {
+                   "[async]", snapshot::full, inc_t, (snapshot::compressed<inc_t, snapshot::zstd_codec>)) {
   using ck_t = checkpointer<comm::solo, TestType, test_dir>;
   test::scratch_dir dir{comm::solo{}, "async"};
   field_state s;
@@ -210,6 +212,50 @@ TEMPLATE_TEST_CASE("async: the saved state is the state at the call, even when m
     CHECK(r.tag == v);
     CHECK(r.u == saved[v - 1]);
   }
+}
+
+namespace {
+/// lane_hash that notes every thread it runs on.
+struct noting_hash {
+  static inline std::mutex mu;
+  static inline std::set<std::thread::id> threads;
+  std::uint64_t operator()(std::byte const* p, std::size_t n) const {
+    {
+      std::lock_guard g{mu};
+      threads.insert(std::this_thread::get_id());
+    }
+    return snapshot::lane_hash{}(p, n);
+  }
+  friend bool operator==(noting_hash, noting_hash) noexcept { return true; }
+};
+}  // namespace
+
+TEST_CASE("async: the caller only copies; hashing and encoding run on the writer's thread", "[async]") {
+  using ck_t = checkpointer<comm::solo, snapshot::incremental<4096, noting_hash>>;
+  test::scratch_dir dir{comm::solo{}, "async-offthread"};
+  field_state s;
+  {
+    ck_t ck{comm::solo{}, {.directory = dir.path(), .async = true, .log = test_log()}};
+    ck.protect("u", s.u);
+    for (std::uint64_t v = 1; v <= 3; ++v) {
+      s.touch(v, 2.0);
+      CHECK(ck.checkpoint() == v);
+    }
+    ck.wait();
+    CHECK(ck.snapshot_policy().depends_on() == std::vector<std::uint64_t>{1, 2});  // deltas: hashes were compared
+    CHECK(ck.snapshot_policy().last_dirty_bytes() == 4096);
+  }
+  {
+    std::lock_guard g{noting_hash::mu};
+    CHECK(!noting_hash::threads.empty());
+    CHECK(noting_hash::threads.count(std::this_thread::get_id()) == 0);  // never on the caller's thread
+    noting_hash::threads.clear();
+  }
+  field_state r;
+  ck_t ck{comm::solo{}, {.directory = dir.path(), .log = test_log()}};  // synchronous: the restore checks here
+  ck.protect("u", r.u);
+  CHECK(ck.restore_latest() == 3u);
+  CHECK(r.u == s.u);
 }
 
 TEST_CASE("async: a writer that falls behind supersedes waiting periodic versions, never a forced one",

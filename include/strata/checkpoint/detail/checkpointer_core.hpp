@@ -7,6 +7,7 @@
 #include <strata/checkpoint/async_writer.hpp>
 #include <strata/checkpoint/detail/app_log.hpp>
 #include <strata/checkpoint/detail/eventual_exchange.hpp>
+#include <strata/checkpoint/detail/frozen_state.hpp>
 #include <strata/checkpoint/fault_points.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
 #include <strata/checkpoint/detail/rank_record.hpp>
@@ -130,7 +131,7 @@ class checkpointer_core {
     if (eventual()) discover_next_version();  // now, while collective: a checkpoint must not need the others
     if (opt_.async) {
       wcomm_.emplace(checkpoint::detail::duplicate_for_writer(comm_));
-      writer_ = std::make_unique<checkpoint::async_writer<job>>([this](job& j) { run_job(j); });
+      writer_ = std::make_unique<checkpoint::async_writer<job, strata::detail::staging_buffer>>([this](job& j) { run_job(j); });
     }
   }
 
@@ -184,6 +185,7 @@ class checkpointer_core {
   bool step(std::uint64_t i) {
     step_ = i;
     if (eventual()) pump();
+    if (writer_) observe_background_change();
     bool due = opt_.trigger.due(i, trigger::clock::now());
     bool const agree_due = trigger::needs_agreement(opt_.trigger);
     bool const check = checks_preemption_at(i);
@@ -297,6 +299,13 @@ class checkpointer_core {
     double encode_seconds = 0;  ///< figures of the caller's part, for the metrics at commit
     double stall_seconds = 0;
     std::uint64_t log_index = 0;  ///< `.replay_log`: the newest application-log entry the version includes
+    std::optional<checkpoint::detail::frozen_state> frozen;  ///< async: the state as the caller froze it
+  };
+  /// What the strategy made of the state: the shard, its chain, the fraction that changed.
+  struct encoding {
+    snapshot::encoded_shard shard;
+    std::vector<std::uint64_t> depends_on;
+    std::optional<double> change;  ///< dirty / protected bytes, from a strategy that measures it
   };
 
   /// The regions strata protects for itself (names reserved).
@@ -382,24 +391,27 @@ class checkpointer_core {
 
   // The commit path, in named phases; the synchronous and the asynchronous path share every one:
   //   precheck (collective)  something is protected, the storage has room          precheck()
+  //   freeze   (async)       the protected bytes copied out (one memcpy, device data
+  //                          straight from the device), the job queued              freeze(), make_room()
   //   encode                 the snapshot policy encodes this rank's shard          encode()
-  //   stage    (async)       bytes still in application memory are copied out,
-  //                          the job is queued for the background writer            stage(), make_room()
   //   write, vote, record    the consistency protocol: shards durable, agreement,
   //                          rank 0's commit record (a version without it does not exist)
   //                                                                                 commit_job()
   //   publish                the record where the storage keeps copies, the parent link  publish()
   //   retire                 retention; leftovers of aborted attempts removed       retire()
-  // Sync: all on the caller's thread. Async: precheck, encode and stage on the caller's thread,
-  // the rest on the writer's, on its own communicator.
+  // Sync: all on the caller's thread. Async: precheck and freeze on the caller's thread, which is
+  // all it is blocked for; encode (hashing, deltas, compression) and the rest on the writer's,
+  // on its own communicator.
   std::uint64_t checkpoint_impl(checkpoint::urgency u);
 
-  /// Encodes this rank's shard of version `v` (and tells an adaptive trigger how much changed).
-  job encode(std::uint64_t v);
-
-  /// Async: copies the shard's bytes that still point into the application's memory into a
-  /// staging buffer, so that the application may change its state as soon as this returns.
-  void stage(job& j);
+  /// Encodes this rank's shard of version `v` from `reg` (the live state, or an async job's frozen
+  /// copy on the writer's thread); collective on `c` when the ranks agree on a new chain.
+  encoding encode(Comm const& c, state::registry& reg, std::uint64_t v);
+  /// The encoding into the job; the change fraction to the trigger (from the writer: at the next step).
+  void take_encoding(job& j, encoding e);
+  void observe_change(double fraction);
+  /// Async: the change fraction the writer measured last, to the trigger (the caller's thread).
+  void observe_background_change();
 
   /// Async, collective: frees the waiting slot. A waiting periodic version that every rank still
   /// holds unstarted is superseded by this newer one (it is never written; its number is skipped);
@@ -695,10 +707,11 @@ class checkpointer_core {
   std::map<std::uint64_t, std::uint64_t> pending_log_;  ///< eventual: version → its log index, until usable
   checkpoint::detail::eventual_exchange<Comm> ex_;  ///< eventual: records to rank 0, manifests to the nodes
   std::mutex finalize_mu_;                          ///< eventual, rank 0: one finalize_ready at a time
+  std::optional<double> change_seen_;               ///< async: measured by the writer, not yet told the trigger (mu_)
   std::mutex prom_mu_;
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained
-  std::unique_ptr<checkpoint::async_writer<job>> writer_;  // last: joined before the rest is destroyed
+  std::unique_ptr<checkpoint::async_writer<job, strata::detail::staging_buffer>> writer_;  // last: joined before the rest is destroyed
 };
 
 }  // namespace strata

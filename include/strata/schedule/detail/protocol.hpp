@@ -45,6 +45,20 @@ struct result_msg {
   std::vector<std::byte> result;
 };
 
+/// A task's final outcome, as the router reports it and the write-ahead log records it.
+enum class outcome : std::uint8_t { succeeded = 1, failed = 2 };
+
+/// The result-size limit, the one place it is checked (on the worker before sending, on rank 0 on receipt):
+/// a result over `max_bytes` turns the answer into a failed attempt. \returns true when it was over.
+inline bool enforce_result_limit(result_msg& r, std::size_t max_bytes) {
+  if (r.result.size() <= max_bytes) return false;
+  r.ok = false;
+  r.error = "result of " + std::to_string(r.result.size()) + " bytes exceeds max_result_bytes " +
+            std::to_string(max_bytes);
+  r.result.clear();
+  return true;
+}
+
 struct heartbeat_msg {
   std::uint64_t seq = 0;
   std::uint32_t queue_length = 0;

@@ -24,14 +24,16 @@ auto STRATA_CORE::checkpoint_impl(checkpoint::urgency u) -> std::uint64_t {
   next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
   if (writer_) make_room();
   std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
-  job j = encode(v);
+  job j{v, step_, manifest::now_unix_ms(), {}, {}};
+  // Async: the application thread only copies its state; the writer encodes the copy (run_job).
+  if (writer_) j.frozen = checkpoint::detail::freeze(registry_, writer_->take_buffer());
+  else take_encoding(j, encode(comm_, registry_, v));
   j.log_index = log_index;
-  if (writer_) stage(j);
   auto const t1 = trigger::clock::now();
   j.encode_seconds = sec(t1 - t0).count();
 
   if (writer_) {
-    std::uint64_t bytes = j.shard.bytes();
+    std::uint64_t bytes = j.frozen->bytes();
     j.stall_seconds = sec(trigger::clock::now() - t0).count();
     {
       auto l = writer_->hold();
@@ -71,7 +73,7 @@ auto STRATA_CORE::checkpoint_impl(checkpoint::urgency u) -> std::uint64_t {
 }
 
 STRATA_CORE_TEMPLATE
-auto STRATA_CORE::encode(std::uint64_t v) -> job {
+auto STRATA_CORE::encode(Comm const& c, state::registry& reg, std::uint64_t v) -> encoding {
   // A version that also goes to a slower level (storage::multilevel) starts a new chain: restorable
   // from that level alone, with no dependency kept only on the faster one (issue 9, item 5).
   if constexpr (snapshot::chained<Snapshot> && requires { opt_.storage.flushed(v); })
@@ -81,41 +83,51 @@ auto STRATA_CORE::encode(std::uint64_t v) -> job {
   // chain for all ranks, so if one wants a base, all start a new chain (issue 10, item 8).
   if constexpr (snapshot::rebasing<Snapshot>)
     if (!eventual() && snapshot::asks_base(opt_.snapshot)) {  // eventual: no agreement, chains by max_chain alone
-      std::uint64_t const want = opt_.snapshot.wants_base(registry_) ? 1 : 0;
-      if (comm_.all_reduce(want, comm::reduce_op::max) != 0) opt_.snapshot.reset();
+      std::uint64_t const want = opt_.snapshot.wants_base(reg) ? 1 : 0;
+      if (c.all_reduce(want, comm::reduce_op::max) != 0) opt_.snapshot.reset();
     }
-  snapshot::shard_id const id{v, static_cast<std::uint32_t>(comm_.rank()), static_cast<std::uint32_t>(comm_.size())};
-  job j{v, step_, manifest::now_unix_ms(), opt_.snapshot.encode(registry_, id), {}};
-  if constexpr (snapshot::chained<Snapshot>) j.depends_on = opt_.snapshot.depends_on();
-  if constexpr (requires(Trigger& t, Snapshot const& sn) {
-                  t.observe_change(0.0);
+  snapshot::shard_id const id{v, static_cast<std::uint32_t>(c.rank()), static_cast<std::uint32_t>(c.size())};
+  encoding e{opt_.snapshot.encode(reg, id), {}, std::nullopt};
+  if constexpr (snapshot::chained<Snapshot>) e.depends_on = opt_.snapshot.depends_on();
+  if constexpr (requires(Snapshot const& sn) {
                   sn.last_dirty_bytes();
                   sn.last_protected_bytes();
                 }) {
     auto const total = opt_.snapshot.last_protected_bytes();
     if (snapshot::measures_change(opt_.snapshot))  // an erased strategy (snapshot::any) says at run time
-      opt_.trigger.observe_change(total ? static_cast<double>(opt_.snapshot.last_dirty_bytes()) / static_cast<double>(total) : 0.0);
+      e.change = total ? static_cast<double>(opt_.snapshot.last_dirty_bytes()) / static_cast<double>(total) : 0.0;
   }
-  return j;
+  return e;
 }
 
 STRATA_CORE_TEMPLATE
-auto STRATA_CORE::stage(job& j) -> void {
-  auto& sh = j.shard;
-  auto inside = [&](std::span<const std::byte> s) {
-    return sh.owned.empty() || s.empty() ||
-           (s.data() >= sh.owned.data() && s.data() + s.size() <= sh.owned.data() + sh.owned.size());
-  };
-  if (std::all_of(sh.segments.begin(), sh.segments.end(), inside)) return;
-  auto buf = writer_->take_buffer();
-  buf.resize(static_cast<std::size_t>(sh.bytes()));
-  std::size_t off = 0;
-  for (auto s : sh.segments) {
-    if (!s.empty()) std::memcpy(buf.data() + off, s.data(), s.size());
-    off += s.size();
+auto STRATA_CORE::take_encoding(job& j, encoding e) -> void {
+  j.shard = std::move(e.shard);
+  j.depends_on = std::move(e.depends_on);
+  if (!e.change) return;
+  if (writer_) {  // the writer's thread: the caller's tells the trigger at its next step
+    std::lock_guard g{mu_};
+    change_seen_ = e.change;
+  } else {
+    observe_change(*e.change);
   }
-  sh.owned = std::move(buf);
-  sh.segments.assign(1, std::span<const std::byte>(sh.owned));
+}
+
+STRATA_CORE_TEMPLATE
+auto STRATA_CORE::observe_change([[maybe_unused]] double fraction) -> void {
+  if constexpr (requires(Trigger& t) { t.observe_change(0.0); }) opt_.trigger.observe_change(fraction);
+}
+
+STRATA_CORE_TEMPLATE
+auto STRATA_CORE::observe_background_change() -> void {
+  if constexpr (requires(Trigger& t) { t.observe_change(0.0); }) {
+    std::optional<double> c;
+    {
+      std::lock_guard g{mu_};
+      c = std::exchange(change_seen_, std::nullopt);
+    }
+    if (c) observe_change(*c);
+  }
 }
 
 STRATA_CORE_TEMPLATE
@@ -128,12 +140,11 @@ auto STRATA_CORE::make_room() -> void {
                                   : comm_.all_reduce(std::uint64_t{w && *w == checkpoint::urgency::periodic}, comm::reduce_op::min);
   if (replace) {
     auto old = writer_->take_waiting(l);
-    l.unlock();
-    if constexpr (snapshot::chained<Snapshot>) opt_.snapshot.abandon(old->version);
+    l.unlock();  // never encoded (the writer encodes a job when it starts it): nothing to abandon
     m_.superseded->add();
     if (comm_.rank() == 0)
       log_.info("writer behind: staged version " + std::to_string(old->version) + " superseded before it was written");
-    writer_->give_buffer(std::move(old->shard.owned));
+    writer_->give_buffer(std::move(old->frozen->buffer));
     return;
   }
   writer_->wait_for_slot(l);
@@ -165,6 +176,12 @@ STRATA_CORE_TEMPLATE
 auto STRATA_CORE::run_job(job& j) -> void {
   using sec = std::chrono::duration<double>;
   auto const t0 = trigger::clock::now();
+  // The copy the caller froze, encoded here: hashing, deltas and compression off its thread.
+  take_encoding(j, encode(*wcomm_, j.frozen->regions, j.version));
+  {
+    std::lock_guard g{mu_};
+    if (stats_.version == j.version) stats_.bytes = j.shard.bytes();  // unless the caller staged a newer one
+  }
   {
     auto const watch = watch_commit(*wcomm_, j);
     commit_job(*wcomm_, j);
@@ -175,7 +192,7 @@ auto STRATA_CORE::run_job(job& j) -> void {
     stats_.commit_seconds = sec(t1 - t0).count();
   }
   note_commit(*wcomm_, j, sec(t1 - t0).count());
-  writer_->give_buffer(std::move(j.shard.owned));
+  writer_->give_buffer(std::move(j.frozen->buffer));
 }
 
 STRATA_CORE_TEMPLATE
