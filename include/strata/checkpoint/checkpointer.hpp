@@ -144,6 +144,19 @@ class checkpointer {
       protect_region(std::move(name), std::move(r), range, how);
     }
   }
+  /// \brief Protects `count` elements of raw device memory at `p`, a Thrust pointer
+  /// (`thrust::device_pointer_cast(q)` for memory from `cudaMalloc`; `thrust::pointer<T, System>` for
+  /// another system's): a fixed-size region, restored in place. The memory must outlive the checkpointer.
+  template <class Ptr>
+    requires state::detail::thrust_pointer<Ptr>
+  void protect(std::string name, Ptr p, std::size_t count, state::layout how = {}) {
+    using span_t = state::device_span<Ptr>;
+    static_assert(std::is_trivially_copyable_v<typename span_t::value_type>,
+                  "strata::checkpointer::protect: device memory must hold trivially copyable elements");
+    auto r = std::make_unique<state::detail::device_range_region<span_t, false>>(name, span_t{p, count});
+    if constexpr (snapshot::device_aware<Snapshot>) snapshot::attach_device_blocks(*r, r->range());
+    protect_region(std::move(name), std::move(r), true, how);
+  }
   /// \brief Stops protecting `name`.
   bool unprotect(std::string const& name);
   /// \brief Declares the new block of a distributed region (after load balancing moved it).

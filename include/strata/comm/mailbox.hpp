@@ -21,6 +21,67 @@
 
 namespace strata::comm {
 
+namespace detail {
+
+/// \brief A send in flight and the buffer it reads from.
+struct pending_send {
+  MPI_Request req = MPI_REQUEST_NULL;
+  std::vector<std::byte> bytes;
+};
+
+/// \brief The sends that destroyed mailboxes left in flight, process-wide: each buffer lives until its
+/// send completes (tested whenever a mailbox is made, posts or polls) or, for a send never matched,
+/// until the process exits after `MPI_Finalize` (MPI reads no user buffer after it).
+class retained_sends {
+ public:
+  static retained_sends& instance() {
+    static retained_sends r;
+    return r;
+  }
+  retained_sends(retained_sends const&) = delete;
+  retained_sends& operator=(retained_sends const&) = delete;
+
+  /// \brief Takes over `sends` (their requests still active).
+  void adopt(std::list<pending_send>&& sends) {
+    std::lock_guard g{mu_};
+    held_.splice(held_.end(), sends);
+    reap_locked();
+  }
+  /// \brief Frees the buffers of the sends that have completed; never waits.
+  void reap() {
+    std::lock_guard g{mu_};
+    reap_locked();
+  }
+  /// \brief Sends still held (for tests).
+  [[nodiscard]] std::size_t size() {
+    std::lock_guard g{mu_};
+    reap_locked();
+    return held_.size();
+  }
+
+ private:
+  retained_sends() = default;
+  ~retained_sends() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    // The usual end: after MPI_Finalize the buffers can go. A process that exits with MPI still
+    // running (erroneous, but it happens) keeps them: MPI may still read them.
+    if (initialized && !mpi_finalized()) (void)new std::list<pending_send>(std::move(held_));
+  }
+  void reap_locked() {
+    if (held_.empty() || mpi_finalized()) return;
+    for (auto it = held_.begin(); it != held_.end();) {
+      int done = 0;
+      if (MPI_Test(&it->req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) done = 0;
+      it = done ? held_.erase(it) : std::next(it);
+    }
+  }
+  std::mutex mu_;
+  std::list<pending_send> held_;
+};
+
+}  // namespace detail
+
 /// \brief One message a mailbox delivered.
 struct letter {
   int from = 0;                  ///< the sending rank
@@ -53,18 +114,22 @@ class mailbox {
         sent_to_(static_cast<std::size_t>(comm_.size()), 0),
         received_from_(static_cast<std::size_t>(comm_.size()), 0) {
     comm_.retain_until_finalize();  // a message may be left in flight by a rank that stops early
+    detail::retained_sends::instance().reap();
     MPI_Type_contiguous(static_cast<int>(unit), MPI_BYTE, &unit_type_);
     MPI_Type_commit(&unit_type_);
   }
   mailbox(mailbox const&) = delete;
   mailbox& operator=(mailbox const&) = delete;
+  /// \brief Without a `drain`, messages not yet delivered are dropped, but no buffer MPI may still
+  /// use is freed: sends in flight are handed, with their buffers, to `detail::retained_sends` (a
+  /// send buffer must stay valid until the send completes); receives already matched are waited for
+  /// (their message was sent, so they complete; a matched receive cannot be cancelled). Messages to
+  /// this rank not yet matched stay unreceived, and their senders' buffers retained, until `MPI_Finalize`.
   ~mailbox() {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (finalized) return;
-    for (auto& o : out_) MPI_Request_free(&o.req);  // the sends complete on their own
-    for (auto& i : in_) MPI_Request_free(&i.req);
-    MPI_Type_free(&unit_type_);
+    if (detail::mpi_finalized()) return;  // MPI uses no buffer after MPI_Finalize
+    for (auto& i : in_) MPI_Wait(&i.req, MPI_STATUS_IGNORE);
+    detail::retained_sends::instance().adopt(std::move(out_));
+    MPI_Type_free(&unit_type_);  // operations using it complete normally
   }
 
   [[nodiscard]] int rank() const noexcept { return comm_.rank(); }
@@ -145,10 +210,7 @@ class mailbox {
   static constexpr std::size_t unit = std::size_t{1} << 20;
   static constexpr std::size_t big_threshold = std::size_t{1} << 30;
 
-  struct outgoing {
-    MPI_Request req = MPI_REQUEST_NULL;
-    std::vector<std::byte> bytes;
-  };
+  using outgoing = detail::pending_send;
   struct incoming {
     MPI_Request req = MPI_REQUEST_NULL;
     int from = 0, tag = 0;
@@ -161,6 +223,7 @@ class mailbox {
       detail::check_mpi(MPI_Test(&it->req, &done, MPI_STATUS_IGNORE), "MPI_Test (mailbox send)");
       it = done ? out_.erase(it) : std::next(it);
     }
+    detail::retained_sends::instance().reap();  // those of mailboxes gone
   }
 
   /// Matches every message that has arrived and starts its receive; with `block`, waits for one first.

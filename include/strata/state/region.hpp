@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -195,6 +196,10 @@ class device_range_region final : public region {
 
  public:
   device_range_region(std::string name, V& v) : name_(std::move(name)), v_(&v) {}
+  /// Holds its own copy of a view (`device_span` protected by pointer and count).
+  device_range_region(std::string name, V&& view) : name_(std::move(name)), own_(std::move(view)), v_(&*own_) {}
+  /// The range this region saves and loads.
+  [[nodiscard]] V& range() const noexcept { return *v_; }
   region_info info() const override {
     return {name_, region_kind::device_range, strata::detail::type_name<T>(), sizeof(T), v_->size(), Resizable};
   }
@@ -230,6 +235,7 @@ class device_range_region final : public region {
     }
   }
   std::string name_;
+  std::optional<V> own_;  // a view protected by value
   V* v_;
   strata::detail::staging_buffer staging_;  // CUDA memory only; kept between checkpoints
 };
@@ -279,8 +285,9 @@ concept thrust_pointer = !std::is_pointer_v<P> && requires(P p) {
 ///
 /// \code
 /// double* raw;  cudaMalloc(&raw, n * sizeof(double));
+/// ckpt.protect("field", thrust::device_pointer_cast(raw), n);   // the checkpointer keeps the span
 /// strata::device_span field{thrust::device_pointer_cast(raw), n};
-/// ckpt.protect("field", field);   // the span must outlive the checkpointer, as any protected object
+/// ckpt.protect("field2", field);  // or a span object of yours, which must then outlive the checkpointer
 /// \endcode
 template <class Ptr>
   requires detail::thrust_pointer<Ptr>

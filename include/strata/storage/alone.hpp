@@ -4,6 +4,8 @@
 /// storage driver, SPEC R4): the customisation points and their defaults.
 ///
 /// A driver says how it writes alone through optional members, each with a default:
+/// - `open_alone()`: collective, once after `attach` when the driver is to be written alone: opens
+///   what that needs and writing with collectives does not (`node_local`'s mailbox); default: none;
 /// - `why_not_alone()` → a sentence (empty: it can, in this configuration); default: it can when
 ///   `S::independent_writes` is true (as `posix_dir`), else a sentence naming the driver;
 /// - `write_own_shard(v, shard)`: this rank's shard durable, copies for other ranks started (not
@@ -34,6 +36,12 @@ template <class S>
   else
     return "storage '" + std::string(storage::name_of(s)) +
            "' moves shards with collectives when it writes them; it needs consistency::coordinated";
+}
+
+/// \brief Collective: `s` will be written alone; opens what that needs (call once, after `attach`).
+template <class S>
+void open([[maybe_unused]] S& s) {
+  if constexpr (requires { s.open_alone(); }) s.open_alone();
 }
 
 /// \brief This rank's shard of `v` durable (copies for other ranks on their way, not waited for).

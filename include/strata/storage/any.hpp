@@ -106,6 +106,7 @@ class any {
   /// \brief How each rank's shard was found by the last restore (node-local levels; else empty).
   [[nodiscard]] std::vector<std::string> const& served_by() const noexcept { return p_->served_by(); }
   // Writing alone (consistency::eventual): what the held driver does (strata/storage/alone.hpp).
+  void open_alone() { p_->open_alone(); }
   [[nodiscard]] std::string why_not_alone() const { return p_->why_not_alone(); }
   void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) { p_->write_own_shard(v, shard); }
   void progress(alone::sayer const& say) { p_->progress(say); }
@@ -144,6 +145,7 @@ class any {
     virtual void replicate_commit(std::uint64_t v, std::string_view text) = 0;
     virtual void recover(Comm const& c, expectation_reader expect, sayer say) = 0;
     [[nodiscard]] virtual std::vector<std::string> const& served_by() const noexcept = 0;
+    virtual void open_alone() = 0;
     [[nodiscard]] virtual std::string why_not_alone() const = 0;
     virtual void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) = 0;
     virtual void progress(alone::sayer const& say) = 0;
@@ -180,6 +182,7 @@ class any {
       }
     }
     void remove_shard(std::uint64_t v, int rank) override { s.remove_shard(v, rank); }
+    void open_alone() override { alone::open(s); }
     std::string why_not_alone() const override { return alone::why_not(s); }
     void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) override { alone::write(s, v, shard); }
     void progress(alone::sayer const& say) override { alone::progress(s, say); }

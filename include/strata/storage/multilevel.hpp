@@ -172,6 +172,8 @@ struct multilevel {
     slow.write_shard(v, shard);
     prune_slow_alone();
   }
+  /// \brief Collective: what writing alone needs, opened on the fast level (the slow one is written with `write_shard`).
+  void open_alone() { alone::open(fast); }
   void progress(alone::sayer const& say) { alone::progress(fast, say); }
   void drain(alone::sayer const& say) { alone::drain(fast, say); }
   [[nodiscard]] std::vector<int> commit_replicas() const { return alone::commit_replicas(fast); }

@@ -31,10 +31,12 @@
 /// parity holders of its stripe (m x its padded shard over the network), receives as much, encodes
 /// m chunks and stores them: m / (g - m) of the padded shard on its own disk.
 ///
-/// The parts, each in `strata/storage/detail/`: `node_topology.hpp` (nodes, partners, groups),
-/// `parity_file.hpp` (the parity file's format and checks), `exchange.hpp` (the collectives that move
-/// copies), `inventory.hpp` (what every node holds, gathered at restart) and `repair_plan.hpp` (which
-/// source serves each rank).
+/// This header writes; recovering is `node_repair.hpp`. The parts, each in `strata/storage/detail/`:
+/// `node_state.hpp` (what attach sets up, shared by writing and recovering, and the files' names),
+/// `node_topology.hpp` (nodes, partners, groups), `parity_file.hpp` (the parity file's format and
+/// checks), `exchange.hpp` (the collectives that move copies), `inventory.hpp` (what every node holds,
+/// gathered at restart), `repair_plan.hpp` (which source serves each rank) and `node_repair.hpp`
+/// (the restart: records shared, shards repaired as the plans say).
 
 #include <strata/comm/agree.hpp>
 #include <strata/comm/mailbox.hpp>
@@ -47,18 +49,18 @@
 #include <strata/storage/detail/erasure.hpp>
 #include <strata/storage/detail/exchange.hpp>
 #include <strata/storage/detail/inventory.hpp>
+#include <strata/storage/detail/node_repair.hpp>
+#include <strata/storage/detail/node_state.hpp>
 #include <strata/storage/detail/node_topology.hpp>
 #include <strata/storage/detail/parity_file.hpp>
-#include <strata/storage/detail/repair_plan.hpp>
 #include <strata/storage/fault_points.hpp>
 #include <strata/storage/posix_dir.hpp>
+#include <strata/storage/redundancy.hpp>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -66,25 +68,6 @@
 #include <vector>
 
 namespace strata::storage {
-
-/// \brief Which copy of a shard beyond the node-local one `node_local` keeps.
-enum class redundancy : std::uint8_t {
-  none,          ///< L1 only: a lost node loses its ranks' shards (a shared level must serve them)
-  partner,       ///< L2: a copy of each shard on the node-local disk of a rank on another node
-  xor_group,     ///< L3: XOR parity across a group of ranks on distinct nodes; one lost member per group
-  reed_solomon,  ///< L3: Reed-Solomon parity across a group; `parity` lost members per group (needs ISA-L)
-};
-
-/// \brief The name of a redundancy as options and logs spell it.
-inline std::string_view to_string(redundancy r) noexcept {
-  switch (r) {
-    case redundancy::none: return "none";
-    case redundancy::partner: return "partner";
-    case redundancy::xor_group: return "xor_group";
-    case redundancy::reed_solomon: return "reed_solomon";
-  }
-  return "?";
-}
 
 /// \brief Node-local checkpoint storage across the nodes of a cluster, with an optional partner copy.
 ///
@@ -137,7 +120,7 @@ struct node_local {
       s.leader = node.rank() == 0;
       auto const firsts = s.comm->all_gather(std::uint64_t(first));
       s.node_of.assign(firsts.begin(), firsts.end());
-      if (erasure()) {  // every rank's host, for the messages that refuse a grouping
+      if (s.erasure()) {  // every rank's host, for the messages that refuse a grouping
         constexpr int len = 64;
         std::vector<char> names(static_cast<std::size_t>(s.size) * len);
         host[len - 1] = '\0';
@@ -157,9 +140,7 @@ struct node_local {
       s.partner = std::move(p.partner);
       s.wards = std::move(p.wards);
     }
-    if constexpr (std::same_as<Comm, comm::mpi>)
-      if (s.copies == redundancy::partner) s.mail = std::make_shared<comm::mailbox>(*s.comm);  // collective
-    if (why.empty() && erasure()) {
+    if (why.empty() && s.erasure()) {
       if constexpr (!detail::have_isal) {
         why = nodes.who() + ": " +
               detail::isal_missing("storage::node_local with redundancy " + std::string(to_string(s.copies)));
@@ -194,11 +175,11 @@ struct node_local {
     std::vector<std::byte> flat;
     flat.reserve(static_cast<std::size_t>(shard.bytes()));
     for (auto seg : shard.segments) flat.insert(flat.end(), seg.begin(), seg.end());
-    if (erasure()) {
+    if (s.erasure()) {
       try {
         write_parity(v, flat);
       } catch (std::exception const& e) {
-        why = who() + ": parity (L3): " + e.what();
+        why = s.who() + ": parity (L3): " + e.what();
       }
       if (auto a = comm::agree(*s.comm, why.empty() ? 0 : 1, why); !a) throw checkpoint_error(a.reason);
       return;
@@ -209,16 +190,16 @@ struct node_local {
       std::vector<transfer> plan;
       plan.push_back({s.rank, s.partner[static_cast<std::size_t>(s.rank)], 0});
       for (std::size_t i = 0; i < s.wards.size(); ++i) plan.push_back({s.wards[i], s.rank, 0});
-      detail::exchange(*s.comm, who(), plan, [&](transfer const&) { return std::span<const std::byte>(flat); },
+      detail::exchange(*s.comm, s.who(), plan, [&](transfer const&) { return std::span<const std::byte>(flat); },
                        [&](transfer const& t, std::vector<std::byte>&& b) {
                          auto const i = static_cast<std::size_t>(std::ranges::find(s.wards, t.from) - s.wards.begin());
                          got[i] = std::move(b);
                        });
     }
     try {
-      for (std::size_t i = 0; i < s.wards.size(); ++i) write_file(v, s.wards[i], kind::partner, got[i]);
+      for (std::size_t i = 0; i < s.wards.size(); ++i) s.write_file(v, s.wards[i], kind::partner, got[i]);
     } catch (std::exception const& e) {
-      why = who() + ": partner copy: " + e.what();
+      why = s.who() + ": partner copy: " + e.what();
     }
     if (auto a = comm::agree(*s.comm, why.empty() ? 0 : 1, why); !a) throw checkpoint_error(a.reason);
   }
@@ -232,13 +213,24 @@ struct node_local {
              "(copies sent without waiting) or none with consistency::eventual, or consistency::coordinated";
     return {};
   }
+  /// \brief Collective, once after `attach`, if this storage is to be written alone (consistency::eventual):
+  /// with partner copies, opens the mailbox they travel in (a duplicate communicator; never opened under
+  /// consistency::coordinated, whose copies go through `write_shard`'s collectives).
+  void open_alone() {
+    auto& s = *st_;
+    if (s.copies == redundancy::partner && s.comm && !s.mail) s.mail = std::make_shared<comm::mailbox>(*s.comm);
+  }
   /// \brief The own shard to L1 (durable when this returns); with partner copies, the copy is sent to
   /// the partner without waiting: the partner writes it when it next takes in what arrived
   /// (`progress`, at its next step or checkpoint) or at the next `drain`.
   void write_own_shard(std::uint64_t v, snapshot::encoded_shard const& shard) {
     auto& s = *st_;
+    bool const copy = s.copies == redundancy::partner && s.comm;
+    if (copy && !s.mail)
+      throw usage_error(s.who() + ": storage::node_local with partner copies writes alone only after "
+                                  "storage::alone::open (collective, once, after attach)");
     s.files.write_shard(v, shard);
-    if (!s.mail) return;
+    if (!copy) return;
     fault::point(fault_points::sending_partner, s.rank, v);
     std::vector<std::byte> msg(sizeof v);
     std::memcpy(msg.data(), &v, sizeof v);
@@ -264,10 +256,10 @@ struct node_local {
   }
 
   /// \brief The shard, from this node's disk: the rank's own copy, else a partner copy held here.
-  [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const { return byte_buffer::map_file(held_copy(v, rank)); }
+  [[nodiscard]] byte_buffer read_shard(std::uint64_t v, int rank) const { return byte_buffer::map_file(st_->held_copy(v, rank)); }
   /// \brief Bytes `[offset, offset + out.size())` of the shard (the copy `read_shard` would read), without the rest.
   void read_shard_part(std::uint64_t v, int rank, std::uint64_t offset, std::span<std::byte> out) const {
-    strata::detail::read_file_part(held_copy(v, rank), offset, out);
+    strata::detail::read_file_part(st_->held_copy(v, rank), offset, out);
   }
   /// \brief Removes the rank's own shard, its parity and the partner copies it keeps for its wards;
   /// a node's first rank also removes parity files there of ranks that now run on other nodes.
@@ -275,11 +267,11 @@ struct node_local {
     auto& s = *st_;
     s.files.remove_shard(v, rank);
     std::error_code ec;
-    auto const parity_file = file_path(v, rank, kind::parity);
+    auto const parity_file = s.file_path(v, rank, kind::parity);
     std::filesystem::remove(parity_file, ec);
     std::filesystem::remove(parity_file.string() + ".tmp", ec);
     if (rank != s.rank) return;
-    for (int w : s.wards) std::filesystem::remove(file_path(v, w, kind::partner), ec);
+    for (int w : s.wards) std::filesystem::remove(s.file_path(v, w, kind::partner), ec);
     if (s.leader && s.comm)
       for (auto const& f : std::filesystem::directory_iterator(parity_file.parent_path(), ec)) {
         auto const rf = detail::parse_rank_file(f.path().filename().string());
@@ -335,61 +327,7 @@ struct node_local {
   /// `say(text, warning)` logs.
   template <comm::communicator Comm, class Expect, class Say>
   void recover(Comm const&, Expect&& expect, Say&& say) {
-    auto& s = *st_;
-    s.served.clear();
-    if (!s.comm || s.size == 1) return;
-    auto const inv = detail::gather_inventory(*s.comm, s.dir, s.leader, s.node_of);
-    share_commit_records(inv);
-    std::vector<std::uint64_t> versions;
-    for (auto const& [key, holders] : inv.items)
-      if (key.k == kind::record) versions.push_back(key.v);
-    std::ranges::sort(versions, std::greater<>());
-    versions.erase(std::unique(versions.begin(), versions.end()), versions.end());
-    std::vector<std::string> served(static_cast<std::size_t>(s.size));
-    for (auto v : versions) {
-      std::optional<version_expectation> e;
-      try {
-        e = expect(v);
-      } catch (std::exception const&) {
-      }
-      // Same decision on every rank: a record that no rank can read, or another rank count, is not repaired here.
-      std::uint64_t const usable = e && e->ranks == static_cast<std::uint32_t>(s.size) && e->bytes.size() == e->ranks;
-      if (s.comm->all_reduce(usable, comm::reduce_op::min) == 0) continue;
-      std::vector<std::uint64_t> chain = e->depends_on;
-      chain.push_back(v);
-      bool ok = true;
-      for (auto d : chain) {
-        std::optional<version_expectation> ed = e;
-        if (d != v) {
-          try {
-            ed = expect(d);
-          } catch (std::exception const&) {
-            ed.reset();
-          }
-        }
-        std::uint64_t const have = ed && ed->ranks == e->ranks;
-        if (s.comm->all_reduce(have, comm::reduce_op::min) == 0 || !repair(d, *ed, inv, served, say)) {
-          ok = false;
-          break;
-        }
-      }
-      if (ok) {
-        if (s.rank == 0) {
-          std::string text = "version " + std::to_string(v) + ": shards served by";
-          bool degraded = false;
-          for (int r = 0; r < s.size; ++r) {
-            text += " r" + std::to_string(r) + "=" + served[static_cast<std::size_t>(r)];
-            degraded |= served[static_cast<std::size_t>(r)] != "L1";
-          }
-          // A shard rebuilt from another node is worth a warning: that node's copy is gone until the next checkpoint.
-          say(text + (degraded ? " (copies lost with a node were rebuilt; redundancy is restored at the next checkpoint)" : ""),
-              degraded);
-        }
-        s.served = std::move(served);
-        return;
-      }
-      if (s.rank == 0) say("version " + std::to_string(v) + " cannot be rebuilt on every rank from node-local copies", true);
-    }
+    detail::node_repair{*st_}.recover(expect, say);
   }
 
   friend bool operator==(node_local const& a, node_local const& b) noexcept {
@@ -399,25 +337,8 @@ struct node_local {
 
  private:
   using kind = detail::file_kind;
-  using inventory = detail::inventory;
   using transfer = detail::transfer;
-  struct state {
-    int rank = 0, size = 1;
-    bool leader = true;
-    redundancy copies = redundancy::none;
-    std::filesystem::path dir;
-    std::string host;
-    posix_dir files;
-    std::optional<comm::mpi> comm;
-    std::vector<std::uint64_t> node_of;  // per rank: the first rank of its node
-    std::vector<int> partner;             // per rank
-    std::vector<int> wards;               // ranks whose partner copy this rank keeps
-    std::vector<std::string> hosts;       // per rank
-    std::vector<int> group;               // L3: my group's ranks, in member order
-    std::size_t group_id = 0, member = 0, parity_chunks = 0;
-    std::vector<std::string> served;
-    std::shared_ptr<comm::mailbox> mail;  // partner copies sent without a collective (consistency::eventual)
-  };
+  using state = detail::node_state;
   static constexpr int partner_tag = 1;
 
   /// A ward's shard of a version, received: written as its partner copy here (a copy that cannot be
@@ -427,39 +348,11 @@ struct node_local {
     if (l.tag != partner_tag || l.bytes.size() < sizeof v) return;
     std::memcpy(&v, l.bytes.data(), sizeof v);
     try {
-      write_file(v, l.from, kind::partner, std::span<const std::byte>(l.bytes).subspan(sizeof v));
+      st_->write_file(v, l.from, kind::partner, std::span<const std::byte>(l.bytes).subspan(sizeof v));
     } catch (std::exception const& e) {
-      if (say) say(who() + ": partner copy of rank " + std::to_string(l.from) + "'s shard of version " + std::to_string(v) +
+      if (say) say(st_->who() + ": partner copy of rank " + std::to_string(l.from) + "'s shard of version " + std::to_string(v) +
                    " not written: " + e.what(), true);
     }
-  }
-
-  [[nodiscard]] bool erasure() const noexcept {
-    return st_->copies == redundancy::xor_group || st_->copies == redundancy::reed_solomon;
-  }
-  /// "rank R on HOST": how messages name this rank.
-  [[nodiscard]] std::string who() const { return "rank " + std::to_string(st_->rank) + " on " + st_->host; }
-
-  /// The file that holds `rank`'s shard of `v` here: its own copy, else a partner copy (else the own path, which is missing).
-  [[nodiscard]] std::filesystem::path held_copy(std::uint64_t v, int rank) const {
-    std::error_code ec;
-    auto const own = file_path(v, rank, kind::own);
-    if (std::filesystem::exists(own, ec)) return own;
-    auto const copy = file_path(v, rank, kind::partner);
-    if (std::filesystem::exists(copy, ec)) return copy;
-    return own;
-  }
-  [[nodiscard]] std::filesystem::path file_path(std::uint64_t v, int rank, kind k) const {
-    auto p = std::filesystem::path(st_->files.shard_location(v, rank));
-    if (k == kind::partner) p.replace_extension(".partner");
-    if (k == kind::parity) p.replace_extension(".parity");
-    return p;
-  }
-  void write_file(std::uint64_t v, int rank, kind k, std::span<const std::byte> bytes) const {
-    write_file(v, rank, k, std::span(&bytes, 1));
-  }
-  void write_file(std::uint64_t v, int rank, kind k, std::span<const std::span<const std::byte>> pieces) const {
-    st_->files.write_in_version(v, file_path(v, rank, k), pieces);
   }
 
   /// Each node's first rank leaves a marker; a marker of another node seen here means the directory is shared.
@@ -476,7 +369,7 @@ struct node_local {
       for (std::size_t r = 0; r < s.node_of.size(); ++r)
         if (s.node_of[r] == r && static_cast<int>(r) != s.rank &&
             std::filesystem::exists(s.dir / (".node." + std::to_string(r)))) {
-          why = who() + ": node-local directory " + s.dir.string() + " is also the directory of rank " +
+          why = s.who() + ": node-local directory " + s.dir.string() + " is also the directory of rank " +
                 std::to_string(r) + " on another node: it is shared, not node-local (use storage::posix_dir for a "
                 "shared directory, or give each node its own)";
           break;
@@ -489,7 +382,7 @@ struct node_local {
   /// Collective (L3 write): members exchange shard sizes; every data chunk goes to the m parity
   /// holders of its stripe; each rank encodes its m parity chunks and writes its parity file.
   void write_parity(std::uint64_t v, std::span<const std::byte> mine) const {
-    auto const& s = *st_;
+    auto& s = *st_;
     auto const all_bytes = s.comm->all_gather(std::uint64_t(mine.size()));
     auto const all_xxh3 = s.comm->all_gather(strata::detail::xxh3(mine));
     std::size_t const g = s.group.size(), m = s.parity_chunks, k = g - m, i = s.member;
@@ -510,7 +403,7 @@ struct node_local {
         }
     std::vector<std::vector<std::byte>> got(m * k);  // [j * k + d]: data chunk d of my parity chunk j
     detail::exchange(
-        *s.comm, who(), plan,
+        *s.comm, s.who(), plan,
         [&](transfer const& t) {
           auto const off = what[static_cast<std::size_t>(&t - plan.data())].d * c;
           return off >= mine.size() ? std::span<const std::byte>{} : mine.subspan(off, std::min(c, mine.size() - off));
@@ -537,219 +430,7 @@ struct node_local {
     }
     auto const words = h.encode();
     std::span<const std::byte> const pieces[] = {std::as_bytes(std::span(words)), chunks};
-    write_file(v, s.rank, kind::parity, pieces);
-  }
-
-  /// Collective (L3 restore): ranks still without a valid shard of v after L1 and L2 are rebuilt from
-  /// their groups' surviving data chunks and valid parity chunks. Every rank decides from the same
-  /// gathered facts, so all agree; returns whether every rank now holds its shard.
-  template <class Say>
-  bool rebuild_from_parity(std::uint64_t v, version_expectation const& e, inventory const& inv,
-                           std::vector<std::uint64_t>& here, std::vector<std::string>& served, Say& say) const {
-    auto const& s = *st_;
-    auto const warn = [&](std::string const& text) {
-      if (s.rank == 0) say("version " + std::to_string(v) + ": " + text, true);
-    };
-    // 1. Every node's first rank checks the parity files its disk holds for v, and tells everyone.
-    std::vector<std::uint64_t> mine;
-    std::map<int, byte_buffer> held;  // parity files this rank has mapped, by whose they are
-    std::vector<std::string> damage;
-    for (auto const& [key, holders] : inv.items) {
-      if (key.v != v || key.k != kind::parity || !std::ranges::binary_search(holders, s.rank)) continue;
-      detail::parity_check checked;
-      try {
-        held.emplace(key.rank, byte_buffer::map_file(file_path(v, key.rank, kind::parity)));
-        checked = detail::check_parity_file(held.at(key.rank).span(), v, key.rank, e);
-      } catch (error const& x) {
-        checked.why = x.what();
-      }
-      detail::append_parity_fact(mine, key.rank, s.rank, checked);
-      if (!checked.why.empty())
-        damage.push_back(s.host + ":" + file_path(v, key.rank, kind::parity).string() + ": " + checked.why);
-    }
-    auto const facts = detail::all_gatherv(*s.comm, mine);
-    {
-      // Damaged parity is never used; rank 0 says which.
-      std::string text;
-      for (auto const& d : damage) text += (text.empty() ? "" : "\n") + d;
-      for (auto const& t : detail::all_gatherv_text(*s.comm, text))
-        for (std::size_t a = 0; a < t.size();) {
-          auto const b = std::min(t.find('\n', a), t.size());
-          warn("damaged parity (L3), not used: " + t.substr(a, b - a));
-          a = b + 1;
-        }
-    }
-    auto const groups = detail::parity_groups(facts);
-    // 2. The plan: for each lost member, the chunks that rebuild it.
-    auto const rebuild = detail::plan_parity_rebuild(groups, here);
-    if (!rebuild.refused.empty()) {
-      warn(rebuild.refused);
-      return false;
-    }
-    auto const& plan = rebuild.plan;
-    auto const& what = rebuild.what;
-    auto const& label = rebuild.label;
-    // 3. The transfers, then the decode on each rebuilt rank.
-    std::optional<byte_buffer> own;
-    std::map<std::size_t, std::vector<std::vector<std::byte>>> blocks;  // my stripes: k + m slots each
-    detail::exchange(
-        *s.comm, who(), plan,
-        [&](transfer const& t) -> std::span<const std::byte> {
-          auto const& x = what[static_cast<std::size_t>(&t - plan.data())];
-          auto const& grp = groups[x.group];
-          std::size_t const k = grp.ranks.size() - grp.m, c = grp.chunk;
-          try {
-            if (x.index < k) {
-              if (!own) own = byte_buffer::map_file(file_path(v, s.rank, kind::own));
-              auto const b = own->span();
-              auto const off = x.index * c;
-              return off >= b.size() ? std::span<const std::byte>{} : b.subspan(off, std::min(c, b.size() - off));
-            }
-            auto it = held.find(x.of);
-            if (it == held.end()) it = held.emplace(x.of, byte_buffer::map_file(file_path(v, x.of, kind::parity))).first;
-            auto const b = it->second.span();
-            std::size_t const off = detail::parity_header::chunk_offset(grp.ranks.size(), grp.m, c, x.index - k);
-            return off + c > b.size() ? std::span<const std::byte>{} : b.subspan(off, c);
-          } catch (error const&) {
-            return {};  // vanished: the receiver's rebuild fails its checksum
-          }
-        },
-        [&](transfer const& t, std::vector<std::byte>&& b) {
-          auto const& x = what[static_cast<std::size_t>(&t - plan.data())];
-          auto const& grp = groups[x.group];
-          auto& slots = blocks[x.stripe];
-          slots.resize(grp.ranks.size());
-          if (x.index >= grp.ranks.size() - grp.m && b.size() != grp.chunk) return;  // a parity chunk that went missing
-          if (b.size() > grp.chunk) return;
-          b.resize(grp.chunk);  // data chunks travel without the zero padding
-          slots[x.index] = std::move(b);
-        });
-    std::uint64_t got = 0;
-    auto const r = static_cast<std::size_t>(s.rank);
-    if (!here[r] && !label[r].empty()) {
-      try {
-        auto const& grp = groups[detail::group_of(groups, s.rank)];
-        std::size_t const g = grp.ranks.size(), m = grp.m, k = g - m, c = grp.chunk;
-        auto const i = static_cast<std::size_t>(std::ranges::find(grp.ranks, s.rank) - grp.ranks.begin());
-        detail::erasure_code const code(static_cast<int>(k), static_cast<int>(m),
-                                        grp.code == 1 ? detail::erasure_code::family::xor_parity
-                                                      : detail::erasure_code::family::cauchy);
-        std::vector<std::byte> shard(k * c);
-        for (std::size_t st = 0; st < g; ++st) {
-          if ((i + g - st) % g < m) continue;
-          int const d = static_cast<int>((i + g - st) % g - m);  // my chunk d is data chunk d of stripe st
-          auto& slots = blocks[st];
-          slots.resize(g);
-          std::vector<std::byte const*> in(g, nullptr);
-          for (std::size_t b = 0; b < g; ++b)
-            if (!slots[b].empty()) in[b] = slots[b].data();
-          std::byte* out[1] = {shard.data() + static_cast<std::size_t>(d) * c};
-          code.decode(in, c, std::span(&d, 1), out);
-        }
-        if (e.bytes[r] <= shard.size()) {
-          shard.resize(static_cast<std::size_t>(e.bytes[r]));
-          if (strata::detail::xxh3(shard) == e.xxh3[r]) {
-            write_file(v, s.rank, kind::own, shard);
-            got = 1;
-          }
-        }
-      } catch (std::exception const&) {
-        got = 0;  // not rebuilt: the version is not usable from node-local copies
-      }
-    }
-    auto const gots = s.comm->all_gather(got);
-    for (int q = 0; q < s.size; ++q)
-      if (gots[static_cast<std::size_t>(q)]) {
-        here[static_cast<std::size_t>(q)] = 1;
-        served[static_cast<std::size_t>(q)] = label[static_cast<std::size_t>(q)];
-      }
-    for (int q = 0; q < s.size; ++q)
-      if (!here[static_cast<std::size_t>(q)]) {
-        warn("rank " + std::to_string(q) + "'s shard rebuilt from parity (" + label[static_cast<std::size_t>(q)] +
-             ") does not match the commit record's size and checksum");
-        return false;
-      }
-    return true;
-  }
-
-  /// Every node's first rank gets the commit records some other node holds and it lacks.
-  void share_commit_records(inventory const& inv) const {
-    auto& s = *st_;
-    for (auto const& [k, holders] : inv.items) {
-      if (k.k != kind::record || holders.size() == inv.leaders.size()) continue;
-      int const root = holders.front();
-      std::string text;
-      if (s.rank == root) text = s.files.read_commit(k.v).value_or(std::string{});
-      std::uint64_t len = text.size();
-      MPI_Bcast(&len, 1, MPI_UINT64_T, root, s.comm->native());
-      text.resize(static_cast<std::size_t>(len));
-      MPI_Bcast(text.data(), static_cast<int>(len), MPI_BYTE, root, s.comm->native());
-      if (s.leader && !std::ranges::binary_search(holders, s.rank) && len > 0) st_->files.write_commit(k.v, text);
-    }
-    // The other ranks of a node read the records their first rank has just written.
-    MPI_Barrier(s.comm->native());
-  }
-
-  /// Collective: every rank ends with a valid own shard of version v in its node-local directory,
-  /// fetched from the cheapest surviving copy; false (on every rank) if some rank cannot.
-  template <class Say>
-  bool repair(std::uint64_t v, version_expectation const& e, inventory const& inv, std::vector<std::string>& served,
-              Say& say) const {
-    auto& s = *st_;
-    auto const r = static_cast<std::size_t>(s.rank);
-    auto valid = [&](std::span<const std::byte> b) { return b.size() == e.bytes[r] && strata::detail::xxh3(b) == e.xxh3[r]; };
-    std::uint64_t have = 0;
-    try {
-      auto const b = byte_buffer::map_file(file_path(v, s.rank, kind::own));
-      have = valid(b.span());
-    } catch (error const&) {
-    }
-    auto const haves = s.comm->all_gather(have);
-    std::vector<std::uint64_t> here(haves.begin(), haves.end());
-    for (int q = 0; q < s.size; ++q)
-      if (here[static_cast<std::size_t>(q)]) served[static_cast<std::size_t>(q)] = "L1";
-    for (std::size_t round = 0;; ++round) {
-      auto const next = detail::plan_repair_round(inv, v, here, s.node_of, round);
-      auto const& plan = next.plan;
-      auto const& what = next.what;
-      if (s.comm->all_reduce(std::uint64_t(std::ranges::count(here, 0)), comm::reduce_op::max) == 0) return true;
-      if (plan.empty()) return erasure() && rebuild_from_parity(v, e, inv, here, served, say);  // L3, the last resort here
-      std::uint64_t got = 0;
-      std::vector<byte_buffer> held;
-      detail::exchange(
-          *s.comm, who(), plan,
-          [&](transfer const& t) {
-            auto const i = static_cast<std::size_t>(&t - plan.data());
-            try {
-              held.push_back(byte_buffer::map_file(file_path(v, t.to, what[i])));
-            } catch (error const&) {
-              return std::span<const std::byte>{};  // vanished: the receiver sees a bad copy and moves on
-            }
-            return held.back().span();
-          },
-          [&](transfer const& t, std::vector<std::byte>&& b) {
-            auto const i = static_cast<std::size_t>(&t - plan.data());
-            if (!valid(b)) return;  // damaged copy: never used, the next source is tried
-            write_file(v, s.rank, kind::own, b);
-            got = 1;
-            char const* level = what[i] == kind::own ? "L1 of" : "L2 partner on";
-            served[r] = std::string(level) + " rank " + std::to_string(t.from);
-          });
-      auto const gots = s.comm->all_gather(got);
-      for (int q = 0; q < s.size; ++q)
-        if (gots[static_cast<std::size_t>(q)]) {
-          here[static_cast<std::size_t>(q)] = 1;
-          if (q != s.rank) served[static_cast<std::size_t>(q)] = "rebuilt";
-        }
-      // Everyone learns the level that served each rank (for rank 0's log line).
-      for (int q = 0; q < s.size; ++q) {
-        if (!gots[static_cast<std::size_t>(q)]) continue;
-        std::uint64_t len = q == s.rank ? served[r].size() : 0;
-        MPI_Bcast(&len, 1, MPI_UINT64_T, q, s.comm->native());
-        served[static_cast<std::size_t>(q)].resize(static_cast<std::size_t>(len));
-        MPI_Bcast(served[static_cast<std::size_t>(q)].data(), static_cast<int>(len), MPI_CHAR, q, s.comm->native());
-      }
-    }
+    s.write_file(v, s.rank, kind::parity, pieces);
   }
 
   std::shared_ptr<state> st_ = std::make_shared<state>();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -72,6 +73,66 @@ TEST_CASE("mailbox: posting and polling never wait for a rank that makes no MPI 
     CHECK(bytes == payload(0, 1, 0, std::size_t{8} << 20));
   } else {
     CHECK(got == 0);
+  }
+}
+
+TEST_CASE("mailbox: one destroyed with large sends in flight keeps their buffers; the payloads arrive intact",
+          "[mpi][comm][mailbox]") {
+  comm::mpi c{MPI_COMM_WORLD};
+  if (c.size() < 2) return;
+  int const me = c.rank();
+  std::size_t const n = std::size_t{8} << 20;  // far above any eager limit: each send waits for its receiver
+  auto& retained = comm::detail::retained_sends::instance();
+  std::size_t const before = retained.size();  // what other tests left, if any
+  std::optional<comm::mailbox> box{std::in_place, c};  // collective: every rank's on one duplicate
+  if (me == 0) {
+    for (int to = 1; to < c.size(); ++to) box->post(to, 3, payload(0, to, 0, n));
+    CHECK(box->sends_in_flight() == static_cast<std::size_t>(c.size() - 1));  // no rank has received yet
+    box.reset();  // no drain: the sends are still in flight
+    CHECK(retained.size() == before + static_cast<std::size_t>(c.size() - 1));
+    // Had their buffers been freed, this might take their memory: the receivers would read it.
+    std::vector<std::vector<std::byte>> junk;
+    for (int i = 1; i < c.size(); ++i) junk.emplace_back(n + 8, std::byte{0xee});
+  }
+  c.barrier();  // rank 0's mailbox is gone before any rank starts receiving
+  if (me != 0) {
+    std::vector<comm::letter> got;
+    for (int i = 0; got.empty() && i < 60000; ++i)
+      if (box->poll([&](comm::letter&& l) { got.push_back(std::move(l)); }) == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].from == 0);
+    CHECK(got[0].tag == 3);
+    CHECK(got[0].bytes == payload(0, me, 0, n));
+  }
+  c.barrier();  // every payload received: the sends complete, and their buffers are freed
+  if (me == 0) {
+    for (int i = 0; retained.size() > before && i < 10000; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    CHECK(retained.size() == before);
+  }
+}
+
+TEST_CASE("mailbox: ones destroyed mid-transfer, both ways, leave no receive writing into freed memory",
+          "[mpi][comm][mailbox]") {
+  comm::mpi c{MPI_COMM_WORLD};
+  int const me = c.rank(), n = c.size();
+  std::size_t const big = std::size_t{8} << 20;
+  {
+    comm::mailbox box{c};
+    for (int to = 0; to < n; ++to) box.post(to, 1, payload(me, to, 1, big));
+    c.barrier();  // every envelope has been sent: the polls below match some receives, unfinished
+    for (int i = 0; i < 3; ++i) box.poll([](comm::letter&&) {});
+  }  // destroyed: matched receives waited for, sends retained
+  // A new mailbox sees none of the old one's messages, and works.
+  comm::mailbox box{c};
+  for (int to = 0; to < n; ++to) box.post(to, 2, payload(me, to, 2, 1000));
+  std::map<int, std::vector<comm::letter>> got;
+  box.drain([&](comm::letter&& l) { got[l.from].push_back(std::move(l)); });
+  REQUIRE(got.size() == static_cast<std::size_t>(n));
+  for (auto const& [from, letters] : got) {
+    REQUIRE(letters.size() == 1);
+    CHECK(letters[0].tag == 2);
+    CHECK(letters[0].bytes == payload(from, me, 2, 1000));
   }
 }
 

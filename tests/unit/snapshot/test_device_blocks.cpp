@@ -94,10 +94,12 @@ TEST_CASE("device blocks: the checkpointer hashes Thrust data and raw device mem
   thrust::device_vector<double> owner(512 * 8, 1.0);  // 8 blocks of 4 KiB, reached only through the span
   device_span field{owner.data(), owner.size()};
   thrust::cpp::vector<double> other(512 * 4, 5.0);
+  thrust::device_vector<int> tail(100, 7);
   {
     checkpointer<comm::solo, snapshot::incremental<4096>> ckpt{comm::solo{}, {.directory = dir.path()}};
     ckpt.protect("field", field);
     ckpt.protect("other", other);
+    ckpt.protect("tail", tail.data(), tail.size());  // pointer and count: the checkpointer keeps the span
     CHECK(ckpt.checkpoint() == 1);
     thrust::fill(owner.begin() + 512 * 3, owner.begin() + 512 * 4, 2.0);  // block 3 of the span only
     CHECK(ckpt.checkpoint() == 2);
@@ -107,9 +109,12 @@ TEST_CASE("device blocks: the checkpointer hashes Thrust data and raw device mem
   thrust::fill(owner.begin(), owner.end(), 0.0);
   thrust::fill(other.begin(), other.end(), 0.0);
   checkpointer<comm::solo, snapshot::incremental<4096>> ckpt{comm::solo{}, {.directory = dir.path()}};
+  thrust::fill(tail.begin(), tail.end(), 0);
   ckpt.protect("field", field);
   ckpt.protect("other", other);
+  ckpt.protect("tail", tail.data(), tail.size());
   REQUIRE(ckpt.restore_latest() == std::optional<std::uint64_t>{2});
+  CHECK(tail[99] == 7);
   CHECK(owner[0] == 1.0);
   CHECK(owner[512 * 3 + 7] == 2.0);
   CHECK(owner[512 * 4] == 1.0);

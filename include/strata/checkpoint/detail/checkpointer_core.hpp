@@ -122,6 +122,7 @@ class checkpointer_core {
     if (why.empty() && opt_.replay_log) why = open_app_log();
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
     if (eventual()) {  // collective: where records are read, and whether they and manifests travel
+      storage::alone::open(opt_.storage);  // what the storage needs to write alone (node_local: partner mailbox)
       bool const replicas =
           comm_.all_reduce(std::uint64_t{!storage::alone::commit_replicas(opt_.storage).empty()}, comm::reduce_op::max) != 0;
       why = ex_.open(comm_, opt_.directory, replicas);
@@ -131,7 +132,7 @@ class checkpointer_core {
     if (eventual()) discover_next_version();  // now, while collective: a checkpoint must not need the others
     if (opt_.async) {
       wcomm_.emplace(checkpoint::detail::duplicate_for_writer(comm_));
-      writer_ = std::make_unique<checkpoint::async_writer<job, strata::detail::staging_buffer>>([this](job& j) { run_job(j); });
+      writer_ = std::make_unique<writer_type>([this](job& j) { run_job(j); });
     }
   }
 
@@ -301,6 +302,7 @@ class checkpointer_core {
     std::uint64_t log_index = 0;  ///< `.replay_log`: the newest application-log entry the version includes
     std::optional<checkpoint::detail::frozen_state> frozen;  ///< async: the state as the caller froze it
   };
+  using writer_type = checkpoint::async_writer<job, strata::detail::staging_buffer>;
   /// What the strategy made of the state: the shard, its chain, the fraction that changed.
   struct encoding {
     snapshot::encoded_shard shard;
@@ -390,7 +392,8 @@ class checkpointer_core {
   [[noreturn]] void exit_after_preemption();
 
   // The commit path, in named phases; the synchronous and the asynchronous path share every one:
-  //   precheck (collective)  something is protected, the storage has room          precheck()
+  //   vote (collective)      no background failure, something is protected, the storage has
+  //                          room, the writer's slot: one all-reduce                vote_before()
   //   freeze   (async)       the protected bytes copied out (one memcpy, device data
   //                          straight from the device), the job queued              freeze(), make_room()
   //   encode                 the snapshot policy encodes this rank's shard          encode()
@@ -399,7 +402,7 @@ class checkpointer_core {
   //                                                                                 commit_job()
   //   publish                the record where the storage keeps copies, the parent link  publish()
   //   retire                 retention; leftovers of aborted attempts removed       retire()
-  // Sync: all on the caller's thread. Async: precheck and freeze on the caller's thread, which is
+  // Sync: all on the caller's thread. Async: the vote and freeze on the caller's thread, which is
   // all it is blocked for; encode (hashing, deltas, compression) and the rest on the writer's,
   // on its own communicator.
   std::uint64_t checkpoint_impl(checkpoint::urgency u);
@@ -413,10 +416,20 @@ class checkpointer_core {
   /// Async: the change fraction the writer measured last, to the trigger (the caller's thread).
   void observe_background_change();
 
-  /// Async, collective: frees the waiting slot. A waiting periodic version that every rank still
-  /// holds unstarted is superseded by this newer one (it is never written; its number is skipped);
-  /// otherwise this call blocks until the waiting one has started, i.e. behind one in flight.
-  void make_room();
+  /// Collective (coordinated; eventual: this rank alone), before version `v`: a background failure
+  /// on any rank, a rank that cannot write it (nothing protected anywhere, too little room), and
+  /// (async) whether every rank holds a periodic version waiting unstarted, in one all-reduce; the
+  /// reasons travel (more collectives) only when something is wrong, and every rank throws. Async:
+  /// `slot` is the writer's queue lock, held from before the vote, so that no writer starts the
+  /// waiting version meanwhile. \returns whether the waiting version is superseded.
+  bool vote_before(std::uint64_t v, std::optional<typename writer_type::lock_type>& slot);
+  /// This rank's reason it cannot write version `v` (too little room; empty: it can).
+  [[nodiscard]] std::string room_problem(std::uint64_t v) const;
+  /// Async, after the vote (`l` still held): frees the waiting slot. A waiting periodic version that
+  /// every rank still holds unstarted is superseded by this newer one (`replace`: it is never written;
+  /// its number is skipped); otherwise this blocks until the waiting one has started, i.e. behind one
+  /// in flight.
+  void make_room(typename writer_type::lock_type& l, bool replace);
 
   /// Async, collective: a failure of the background writer is reported on every rank.
   void report_writer_failure();
@@ -448,6 +461,7 @@ class checkpointer_core {
   void discover_next_version();
 
   void precheck(std::uint64_t v);
+  void precheck_or_throw(std::uint64_t v);
 
   /// Shard locations in the manifest are relative to the directory, so that it can be moved.
   std::string relative_location(std::uint64_t v, int r) const;
@@ -711,7 +725,7 @@ class checkpointer_core {
   std::mutex prom_mu_;
   std::optional<Comm> wcomm_;               ///< the background writer's own communicator
   detail::dir_lock lock_;  // rank 0: released after the writer has drained
-  std::unique_ptr<checkpoint::async_writer<job, strata::detail::staging_buffer>> writer_;  // last: joined before the rest is destroyed
+  std::unique_ptr<writer_type> writer_;  // last: joined before the rest is destroyed
 };
 
 }  // namespace strata

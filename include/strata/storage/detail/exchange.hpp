@@ -67,6 +67,14 @@ inline std::vector<std::string> all_gatherv_text(comm::mpi const& c, std::string
   return out;
 }
 
+/// \brief Collective: `text` as rank `root` holds it, on every rank.
+inline void broadcast_text(comm::mpi const& c, std::string& text, int root) {
+  std::uint64_t len = text.size();
+  MPI_Bcast(&len, 1, MPI_UINT64_T, root, c.native());
+  text.resize(static_cast<std::size_t>(len));
+  c.broadcast(std::as_writable_bytes(std::span(text)), root);
+}
+
 /// \brief Collective over the ranks the plan names: point-to-point transfers on `c`, all posted at
 /// once (sizes first). `source(t)` gives the bytes this rank sends for `t`; `sink(t, bytes)` takes
 /// what it receives. `who` ("rank R on HOST") names this rank if a transfer fails.

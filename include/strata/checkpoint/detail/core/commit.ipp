@@ -12,17 +12,13 @@ STRATA_CORE_TEMPLATE
 auto STRATA_CORE::checkpoint_impl(checkpoint::urgency u) -> std::uint64_t {
   using sec = std::chrono::duration<double>;
   auto const t0 = trigger::clock::now();
-  if (writer_) report_writer_failure();
   if (!next_version_) discover_next_version();
   auto const v = *next_version_;
-  try {
-    precheck(v);
-  } catch (...) {
-    m_.failed->add();
-    throw;
-  }
+  std::optional<typename writer_type::lock_type> slot;  // async: the writer's queue, held through the vote
+  bool const supersede = vote_before(v, slot);  // throws on every rank when any cannot go on
   next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
-  if (writer_) make_room();
+  if (writer_) make_room(*slot, supersede);
+  slot.reset();  // take_buffer and push lock the queue themselves
   std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
   job j{v, step_, manifest::now_unix_ms(), {}, {}};
   // Async: the application thread only copies its state; the writer encodes the copy (run_job).
@@ -131,13 +127,43 @@ auto STRATA_CORE::observe_background_change() -> void {
 }
 
 STRATA_CORE_TEMPLATE
-auto STRATA_CORE::make_room() -> void {
-  auto l = writer_->hold();
-  auto const w = writer_->waiting(l);
-  // The lock is held through the vote, so no writer can start the waiting job meanwhile.
-  // Eventual: no vote, and no superseding (every rank writes every version, so that one completes).
-  auto const replace = eventual() ? std::uint64_t{0}
-                                  : comm_.all_reduce(std::uint64_t{w && *w == checkpoint::urgency::periodic}, comm::reduce_op::min);
+auto STRATA_CORE::vote_before(std::uint64_t v, std::optional<typename writer_type::lock_type>& slot) -> bool {
+  auto periodic_waiting = [&] {
+    auto const w = writer_->waiting(*slot);
+    return w && *w == checkpoint::urgency::periodic;
+  };
+  // Eventual: no collective; this rank's problems are its own, and no superseding (every rank writes
+  // every version, so that one completes).
+  if (eventual()) {
+    if (writer_) report_writer_failure();
+    precheck(v);
+    if (writer_) slot.emplace(writer_->hold());
+    return false;
+  }
+  // One all-reduce of three counts of ranks, 21 bits each: ranks with a problem (a background failure,
+  // too little room), ranks with something protected, ranks holding a periodic version unstarted.
+  constexpr unsigned bits = 21;
+  constexpr std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  if (static_cast<std::uint64_t>(comm_.size()) <= mask) {
+    bool const failed = writer_ && writer_->failure().has_value();
+    std::string const why = room_problem(v);
+    if (writer_) slot.emplace(writer_->hold());  // no writer starts the waiting version during the vote
+    std::uint64_t const mine = std::uint64_t{failed || !why.empty()} | std::uint64_t{!registry_.empty()} << bits |
+                               std::uint64_t{writer_ && periodic_waiting()} << 2 * bits;
+    auto const all = comm_.all_reduce(mine, comm::reduce_op::sum);
+    if ((all & mask) == 0 && ((all >> bits) & mask) != 0)
+      return ((all >> 2 * bits) & mask) == static_cast<std::uint64_t>(comm_.size());
+    slot.reset();  // something is wrong somewhere: the votes below say what, on every rank, and throw
+  }
+  if (writer_) report_writer_failure();
+  precheck(v);
+  if (!writer_) return false;
+  slot.emplace(writer_->hold());
+  return comm_.all_reduce(std::uint64_t{periodic_waiting()}, comm::reduce_op::min) != 0;
+}
+
+STRATA_CORE_TEMPLATE
+auto STRATA_CORE::make_room(typename writer_type::lock_type& l, bool replace) -> void {
   if (replace) {
     auto old = writer_->take_waiting(l);
     l.unlock();  // never encoded (the writer encodes a job when it starts it): nothing to abandon
@@ -330,18 +356,33 @@ auto STRATA_CORE::discover_next_version() -> void {
 }
 
 STRATA_CORE_TEMPLATE
+auto STRATA_CORE::room_problem(std::uint64_t v) const -> std::string {
+  std::uint64_t need = 0;
+  for (auto const& r : registry_) need += r->info().bytes();
+  if (auto free = opt_.check_free_space ? opt_.storage.free_bytes() : std::nullopt;
+      free && *free < need + need / 64 + (64u << 10))
+    return "rank " + std::to_string(comm_.rank()) + ": " + opt_.directory.string() + " has " +
+           std::to_string(*free >> 20) + " MiB free, version " + std::to_string(v) + " needs about " +
+           std::to_string((need >> 20) + 1) + " MiB";
+  return {};
+}
+
+STRATA_CORE_TEMPLATE
 auto STRATA_CORE::precheck(std::uint64_t v) -> void {
+  try {
+    precheck_or_throw(v);
+  } catch (...) {
+    m_.failed->add();
+    throw;
+  }
+}
+
+STRATA_CORE_TEMPLATE
+auto STRATA_CORE::precheck_or_throw(std::uint64_t v) -> void {
   if ((eventual() ? std::uint64_t{registry_.size()} : comm_.all_reduce(std::uint64_t{registry_.size()}, comm::reduce_op::sum)) == 0)
     throw usage_error("checkpoint version " + std::to_string(v) + ": nothing is protected on " +
                       (eventual() ? "rank " + std::to_string(comm_.rank()) : std::string("any rank")));
-  std::uint64_t need = 0;
-  for (auto const& r : registry_) need += r->info().bytes();
-  std::string why;
-  if (auto free = opt_.check_free_space ? opt_.storage.free_bytes() : std::nullopt;
-      free && *free < need + need / 64 + (64u << 10))
-    why = "rank " + std::to_string(comm_.rank()) + ": " + opt_.directory.string() + " has " +
-          std::to_string(*free >> 20) + " MiB free, version " + std::to_string(v) + " needs about " +
-          std::to_string((need >> 20) + 1) + " MiB";
+  std::string const why = room_problem(v);
   if (eventual()) {  // no collective on the checkpoint path: this rank's problem is this rank's error
     if (!why.empty())
       throw checkpoint_error("checkpoint version " + std::to_string(v) + " not attempted: " + why +
