@@ -5,8 +5,11 @@
 /// host-side block hashing would otherwise run on one core).
 
 #include <cstddef>
+
+#if !defined(_OPENMP)  // the threads of our own (OpenMP builds keep <thread> off the checkpointing path)
 #include <thread>
 #include <vector>
+#endif
 
 namespace strata::detail {
 
