@@ -74,7 +74,9 @@ struct options {
   signal_set signals{SIGTERM, SIGUSR1};
   action on_signal = action::stop;
   int exit_status = 0;            ///< `on_signal = exit`: the status after a committed checkpoint
-  std::uint64_t check_every = 1;  ///< steps between two agreements (one all-reduce each, at steps that are multiples)
+  /// Steps between two agreements: one all-reduce each, at steps that are multiples (with `comm::mpi`
+  /// non-blocking: started at such a step, finished and acted on at the next).
+  std::uint64_t check_every = 1;
 
   /// \brief Whether any signal is caught (the checkpointer then agrees on them at `step()`).
   [[nodiscard]] bool enabled() const noexcept { return !signals.empty(); }

@@ -49,4 +49,12 @@ concept point_to_point_communicator = communicator<C> &&
       { c.probe(peer, tag) } -> std::same_as<std::optional<message_info>>;
     };
 
+/// \brief A communicator that can start an all-reduce of one value and finish it later
+/// (`auto r = c.start_all_reduce(v, op); ...; r.wait()`), so that a rank ahead of the others does
+/// not wait for them at once. Every rank must start the same reductions in the same order.
+template <class C>
+concept nonblocking_reduce_communicator = communicator<C> && requires(const C& c, std::uint64_t u, reduce_op op) {
+  { c.start_all_reduce(u, op).wait() } -> std::same_as<std::uint64_t>;
+};
+
 }  // namespace strata::comm

@@ -9,6 +9,7 @@
 
 #include <limits>
 #include <memory>
+#include <exception>
 #include <string>
 
 namespace strata::comm {
@@ -107,6 +108,54 @@ class mpi {
     double out = 0;
     detail::check_mpi(MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, detail::to_mpi(op), native()), "MPI_Allreduce");
     return out;
+  }
+  /// \brief An all-reduce of one value in flight (`MPI_Iallreduce`): `wait()` gives the result. Movable;
+  /// destroyed unfinished, it is finished first (every rank started it), unless MPI is finalised or an
+  /// exception is unwinding (a peer may be gone: the request is then left to MPI_Finalize or the abort).
+  class pending_reduce {
+   public:
+    pending_reduce() = default;
+    pending_reduce(pending_reduce&&) noexcept = default;
+    pending_reduce& operator=(pending_reduce&& o) noexcept {
+      if (this != &o) {
+        finish_quietly();
+        s_ = std::move(o.s_);
+      }
+      return *this;
+    }
+    ~pending_reduce() { finish_quietly(); }
+    /// \brief Whether it is in flight (started, not yet waited for).
+    [[nodiscard]] bool active() const noexcept { return s_ != nullptr; }
+    /// \brief Finishes the reduction (blocks until every rank has started it). \throws comm_error
+    [[nodiscard]] std::uint64_t wait() {
+      if (!s_) throw usage_error("comm::mpi::pending_reduce::wait: no reduction in flight");
+      auto s = std::move(s_);
+      detail::check_mpi(MPI_Wait(&s->request, MPI_STATUS_IGNORE), "MPI_Wait (MPI_Iallreduce)");
+      return s->out;
+    }
+
+   private:
+    friend class mpi;
+    struct state {
+      std::uint64_t in = 0, out = 0;  // where MPI reads and writes until the request completes
+      MPI_Request request = MPI_REQUEST_NULL;
+    };
+    void finish_quietly() noexcept {
+      if (!s_) return;
+      if (std::uncaught_exceptions() == 0 && !detail::mpi_finalized()) MPI_Wait(&s_->request, MPI_STATUS_IGNORE);
+      else (void)s_.release();  // MPI may still write into it
+      s_.reset();
+    }
+    std::unique_ptr<state> s_;
+  };
+  /// \brief Starts an all-reduce of `v` (`MPI_Iallreduce`); every rank must start the same ones in the same order.
+  [[nodiscard]] pending_reduce start_all_reduce(std::uint64_t v, reduce_op op) const {
+    pending_reduce r;
+    r.s_ = std::make_unique<pending_reduce::state>();
+    r.s_->in = v;
+    detail::check_mpi(MPI_Iallreduce(&r.s_->in, &r.s_->out, 1, MPI_UINT64_T, detail::to_mpi(op), native(), &r.s_->request),
+                      "MPI_Iallreduce");
+    return r;
   }
   [[nodiscard]] std::vector<std::uint64_t> all_gather(std::uint64_t v) const {
     std::vector<std::uint64_t> out(static_cast<std::size_t>(size()));

@@ -65,6 +65,20 @@ Comm duplicate_for_writer(Comm const& c) {
   if constexpr (requires { Comm::duplicate(c.native()); }) return Comm::duplicate(c.native());
   else return c;
 }
+/// The type of `c.start_all_reduce(v, op)` for a communicator that has it (else a placeholder).
+template <class Comm>
+struct reduce_request {
+  struct none {
+    std::uint64_t wait() { return 0; }
+  };
+  using type = none;
+};
+template <comm::nonblocking_reduce_communicator Comm>
+struct reduce_request<Comm> {
+  using type = decltype(std::declval<Comm const&>().start_all_reduce(std::uint64_t{}, comm::reduce_op::sum));
+};
+template <class Comm>
+using reduce_request_t = typename reduce_request<Comm>::type;
 }  // namespace checkpoint::detail
 
 /// \brief The checkpointer's implementation (not part of the API: use `strata::checkpointer`, a
@@ -187,22 +201,42 @@ class checkpointer_core {
     step_ = i;
     if (eventual()) pump();
     if (writer_) observe_background_change();
-    bool due = opt_.trigger.due(i, trigger::clock::now());
     bool const agree_due = trigger::needs_agreement(opt_.trigger);
     bool const check = checks_preemption_at(i);
     // No collective when the trigger is deterministic (a constant, or `t.deterministic()` at run time)
     // and pre-emption is not checked now. One sum serves both: ranks due (low half), ranks signalled (high).
-    if (agree_due || check) {
-      std::uint64_t const mine = std::uint64_t{due} | std::uint64_t{check && listener_->pending() != 0} << 32;
-      auto const all = comm_.all_reduce(mine, comm::reduce_op::sum);
+    if (!agree_due && !check) return periodic_if(opt_.trigger.due(i, trigger::clock::now()));
+    if constexpr (comm::nonblocking_reduce_communicator<Comm>) {
+      // One step late: the agreement started at the previous collective step is finished and acted on
+      // now, and this step's is started, so a rank ahead of the others waits for them only when it is
+      // a whole such step ahead (a blocking all-reduce here would make every rank wait for the slowest
+      // at every step). Every rank finishes the same agreement at the same step: the decision agrees.
+      bool taken = false;
+      if (agreement_) {
+        auto const all = agreement_->request.wait();
+        bool const stale = agreement_->checkpoints != checkpoints_started_;  // one was taken since: it served
+        agreement_.reset();
+        if (all >> 32) {
+          stop_for_preemption();
+          return true;
+        }
+        if (agree_due && !stale && (all & 0xffffffffu) != 0) taken = periodic_if(true);
+      }
+      bool const due = opt_.trigger.due(i, trigger::clock::now());  // after a checkpoint taken above: its record
+      if (!agree_due) taken = periodic_if(due) || taken;
+      agreement_.emplace(comm_.start_all_reduce(agreement_word(agree_due && due, check), comm::reduce_op::sum),
+                         checkpoints_started_);
+      return taken;
+    } else {
+      bool due = opt_.trigger.due(i, trigger::clock::now());
+      auto const all = comm_.all_reduce(agreement_word(due, check), comm::reduce_op::sum);
       if (agree_due) due = (all & 0xffffffffu) != 0;
       if (all >> 32) {
         stop_for_preemption();
         return true;
       }
+      return periodic_if(due);
     }
-    if (due) checkpoint_impl(checkpoint::urgency::periodic);
-    return due;
   }
 
   /// \brief Whether a pre-emption signal was caught and its checkpoint committed: end the loop.
@@ -381,6 +415,15 @@ class checkpointer_core {
   }
 
   /// Whether step `i` asks the ranks about pre-emption signals; listening starts at the first step.
+  /// Takes a periodic checkpoint when `due`. \returns `due`.
+  bool periodic_if(bool due) {
+    if (due) checkpoint_impl(checkpoint::urgency::periodic);
+    return due;
+  }
+  /// What this rank adds to the step's agreement: due in the low half, a caught signal in the high half.
+  std::uint64_t agreement_word(bool due, bool check) const {
+    return std::uint64_t{due} | std::uint64_t{check && listener_->pending() != 0} << 32;
+  }
   bool checks_preemption_at(std::uint64_t i);
 
   /// Collective: a signal reached some rank. Checkpoints (committed, also when async), then the
@@ -711,6 +754,16 @@ class checkpointer_core {
   retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
   std::optional<preemption::listener> listener_;  ///< pre-emption signals, caught from the first step()
   std::optional<preemption::event> preempted_;    ///< the pre-emption that stopped the run
+  /// The step's agreement in flight (communicators with a non-blocking all-reduce: finished at the
+  /// next collective step), and how many checkpoints had been started when it was.
+  struct pending_agreement {
+    template <class R>
+    pending_agreement(R&& r, std::uint64_t c) : request(std::forward<R>(r)), checkpoints(c) {}
+    checkpoint::detail::reduce_request_t<Comm> request;
+    std::uint64_t checkpoints = 0;
+  };
+  std::optional<pending_agreement> agreement_;
+  std::uint64_t checkpoints_started_ = 0;  ///< every checkpoint_impl call, failed ones included
   std::vector<std::pair<bool, std::string>> resize_notes_;  ///< restore: regions resized (warning?, line)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer
   std::unique_ptr<strata::metrics::registry> own_metrics_;  ///< without `.metrics`

@@ -12,6 +12,7 @@ STRATA_CORE_TEMPLATE
 auto STRATA_CORE::checkpoint_impl(checkpoint::urgency u) -> std::uint64_t {
   using sec = std::chrono::duration<double>;
   auto const t0 = trigger::clock::now();
+  ++checkpoints_started_;
   if (!next_version_) discover_next_version();
   auto const v = *next_version_;
   std::optional<typename writer_type::lock_type> slot;  // async: the writer's queue, held through the vote
