@@ -1,10 +1,12 @@
 // bench_dag_cholesky: makespan and makespan / lower bound of the tiled Cholesky of examples/cholesky
-// for tile counts 4..16, six schedulers side by side in one run:
+// for tile counts 4..16, seven schedulers side by side in one run:
 //  - strata dynamic: the tasks submitted to a strata::dag::task_flow (dependencies inferred from the tiles
 //    each task reads and updates, tiles updated in place, homes 2D block-cyclic), run by its dynamic
 //    runtime over the P ranks with --workers threads each (ready tasks by upward rank, placement
 //    planned<heft> over P x workers, tiles between ranks by non-blocking MPI); makespan from the first
 //    submission to the end of run() on the slowest rank, as StarPU's;
+//  - strata dynamic + steal: the same with flow_options::steal on (a rank whose workers have no ready task
+//    takes one of a busier rank's; the tasks stolen are reported);
 //  - strata HEFT, strata eager, strata round robin: the placement computed ahead with the
 //    calibrated kernel costs, run by strata::dag::execute over the P MPI ranks (one thread each);
 //  - StarPU dmda, StarPU eager (when built with StarPU): the same tasks and kernels, one StarPU
@@ -15,7 +17,7 @@
 // runs, the schedulers interleaved (order rotated every repetition). The factor of every scheduler is checked
 // (max |A - L L^T| / max |A| < 1e-10) on the first repetition. Writes PREFIX.json and PREFIX.csv. The last
 // line printed is "strata/starpu_eager median makespan at T tiles: R" (T the largest tile count, R the ratio of
-// the medians of strata dynamic and StarPU eager).
+// the medians of strata dynamic and StarPU eager); the line before it gives the same for strata dynamic + steal.
 //
 //   mpiexec -n 2 --bind-to none bench_dag_cholesky --tiles 4,6,8,10,12,14,16 --tile-size 64 --reps 15 --out dag_cholesky
 #include "../../examples/cholesky/tiled_cholesky.hpp"
@@ -100,6 +102,7 @@ double median(std::vector<double> v) {
 
 struct sched_runs {
   std::vector<double> makespan, busy, init;  // init: starpu_init only (not in the makespan)
+  std::vector<double> stolen;                 // strata dynamic: tasks run on another rank than planned
   double residual = -1.0;
 };
 
@@ -129,7 +132,7 @@ int main(int argc, char** argv) {
   strata::comm::mpi world{MPI_COMM_WORLD};
   int const me = world.rank(), P = world.size(), cores = P * workers;
 
-  std::vector<std::string> scheds = {"strata_dynamic", "strata_heft", "strata_eager", "strata_round_robin"};
+  std::vector<std::string> scheds = {"strata_dynamic", "strata_dynamic_steal", "strata_heft", "strata_eager", "strata_round_robin"};
   std::string starpu_status;
 #if STRATA_BENCH_HAVE_STARPU
   if (no_starpu) {
@@ -172,7 +175,9 @@ int main(int argc, char** argv) {
                          "strata_heft / eager / round_robin: the placement computed ahead with the calibrated costs, run by strata::dag::execute on " +
                          std::to_string(P) + " MPI ranks (one process and one thread each, tiles sent as MPI messages), " +
                          "makespan barrier to barrier";
-  if (scheds.size() > 4)
+  compared += "; strata_dynamic_steal: strata_dynamic with flow_options::steal on (idle ranks take ready tasks of busy ones, "
+              "default max_bytes)";
+  if (scheds.size() > 5)
     compared += "; starpu_*: one process (rank 0) with " + std::to_string(cores) +
                 " StarPU CPU workers, tiles in shared memory, the other ranks asleep, makespan from the first submission "
                 "to starpu_task_wait_for_all(); same tasks, same kernels";
@@ -199,7 +204,8 @@ int main(int argc, char** argv) {
 
   auto const pf = strata::dag::platform::uniform(P);
   auto const pf_cores = strata::dag::platform::uniform(cores);
-  double last_ratio = -1.0;
+  double last_ratio = -1.0, last_steal_ratio = -1.0;
+  std::string stolen_line = "strata_dynamic_steal: tasks stolen (median):";
   int last_tiles = 0;
   bool strata_ok = true, starpu_ok = true;
   for (int t : tiles) {
@@ -218,15 +224,16 @@ int main(int argc, char** argv) {
         auto const& s = scheds[(k + static_cast<std::size_t>(rep)) % scheds.size()];
         bool const check = rep == 0;
         auto& rr = runs[s];
-        if (s == "strata_dynamic") {
+        if (s == "strata_dynamic" || s == "strata_dynamic_steal") {
           world.barrier();
           auto const t0 = std::chrono::steady_clock::now();
-          strata::dag::task_flow<> flow{{.workers = workers}};
+          strata::dag::task_flow<> flow{{.workers = workers, .steal = {.enabled = s == "strata_dynamic_steal"}}};
           tiled::submit(flow, store, costs, P);
           auto const res = flow.run(world);
           double const took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           rr.makespan.push_back(world.all_reduce(took, strata::comm::reduce_op::max));
           rr.busy.push_back(world.all_reduce(res.busy_s, strata::comm::reduce_op::sum));
+          rr.stolen.push_back(static_cast<double>(res.tasks_stolen));
           if (check) {
             rr.residual = tiled::gathered_residual(world, store);
             int bad = me == 0 && !(rr.residual < residual_limit);
@@ -293,6 +300,7 @@ int main(int argc, char** argv) {
                               {"ratio_vs_measured_busy", m / (lb * scale)},
                               {"residual", rr.residual}};
       if (!rr.init.empty()) run["schedulers"][s]["starpu_init_s_median"] = median(rr.init);
+      if (!rr.stolen.empty()) run["schedulers"][s]["tasks_stolen_median"] = median(rr.stolen);
       std::printf(" %18.3f", m / lb);
     }
     for (auto const& s : scheds) csv << ',' << median(runs[s].makespan) * 1e3;
@@ -302,6 +310,10 @@ int main(int argc, char** argv) {
     std::printf("\n");
     std::fflush(stdout);
     if (runs.contains("starpu_eager")) last_ratio = median(runs["strata_dynamic"].makespan) / median(runs["starpu_eager"].makespan);
+    if (runs.contains("starpu_eager"))
+      last_steal_ratio = median(runs["strata_dynamic_steal"].makespan) / median(runs["starpu_eager"].makespan);
+    stolen_line += " " + std::to_string(t) + " tiles " + std::to_string(static_cast<long>(median(runs["strata_dynamic_steal"].stolen))) +
+                   " of " + std::to_string(prob.graph.size()) + ";";
     last_tiles = t;
     j["runs"].push_back(run);
   }
@@ -311,7 +323,10 @@ int main(int argc, char** argv) {
 #if STRATA_BENCH_HAVE_STARPU
     if (!no_starpu) std::printf(starpu_ok ? "StarPU factor ok (dmda and eager, residual < 1e-10)\n" : "StarPU factor WRONG\n");
 #endif
+    std::printf("%s\n", stolen_line.c_str());
     std::printf("wrote %s.json %s.csv\n", out.c_str(), out.c_str());
+    if (last_steal_ratio > 0)
+      std::printf("strata steal/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_steal_ratio);
     if (last_ratio > 0) std::printf("strata/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_ratio);
   }
   return strata_ok && starpu_ok ? 0 : 1;

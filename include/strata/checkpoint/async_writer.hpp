@@ -26,6 +26,11 @@
 #include <utility>
 #include <vector>
 
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 namespace strata::checkpoint {
 
 /// \brief Why a checkpoint was taken: a forced one (`ckpt.checkpoint()`) overtakes periodic ones.
@@ -95,10 +100,10 @@ class async_writer {
     cv_.notify_all();
   }
 
-  /// \brief Blocks until nothing is queued or in flight.
+  /// \brief Blocks until nothing is queued or in flight (a staging buffer to prepare included).
   void drain() {
     lock_type l{m_};
-    done_cv_.wait(l, [&] { return !waiting_ && !busy_; });
+    done_cv_.wait(l, [&] { return !waiting_ && !busy_ && !prepare_; });
   }
   /// \brief The failure that stopped the writer, if any (not yet acknowledged).
   [[nodiscard]] std::optional<std::string> failure() const {
@@ -113,10 +118,20 @@ class async_writer {
   /// \brief A staging buffer to reuse (double buffering: at most two are kept).
   Buffer take_buffer() {
     lock_type l{m_};
+    done_cv_.wait(l, [&] { return !preparing_; });  // the rest of a buffer being made costs less than a new one
     if (pool_.empty()) return {};
     auto b = std::move(pool_.back());
     pool_.pop_back();
     return b;
+  }
+  /// \brief Has the writer's thread make a staging buffer with `make()` before its next job (while the
+  /// application computes), kept for reuse; a failure to make one is ignored (the job makes its own).
+  void prepare(std::function<Buffer()> make) {
+    {
+      lock_type l{m_};
+      prepare_ = std::move(make);
+    }
+    cv_.notify_all();
   }
   /// \brief Returns a staging buffer for reuse.
   void give_buffer(Buffer b) {
@@ -142,9 +157,32 @@ class async_writer {
     assert(l.mutex() == &m_ && l.owns_lock() && "async_writer: pass the lock returned by hold(), still held");
   }
   void loop() {
+#if defined(__linux__)
+    // Batch work: same share of the cores, but woken by a push it does not preempt the application
+    // thread that pushed (which would otherwise lose its core right after the copy when the
+    // machine's cores are all busy, i.e. as long again as the copy on a loaded node).
+    sched_param batch{};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch);
+#endif
     lock_type l{m_};
     for (;;) {
-      cv_.wait(l, [&] { return waiting_ || stop_; });
+      cv_.wait(l, [&] { return waiting_ || stop_ || prepare_; });
+      if (prepare_ && !waiting_ && !stop_) {
+        auto make = std::exchange(prepare_, nullptr);
+        busy_ = preparing_ = true;
+        l.unlock();
+        std::optional<Buffer> b;
+        try {
+          b.emplace(make());
+        } catch (...) {  // e.g. out of memory: the first job allocates as without it
+        }
+        l.lock();
+        busy_ = preparing_ = false;
+        if (b && pool_.size() < 2) pool_.push_back(std::move(*b));
+        done_cv_.notify_all();
+        continue;
+      }
+      prepare_ = nullptr;
       if (!waiting_) return;  // stop_ and nothing left
       auto job = std::move(waiting_->first);
       waiting_.reset();
@@ -178,6 +216,8 @@ class async_writer {
   mutable std::mutex m_;
   std::condition_variable cv_, done_cv_;
   std::optional<std::pair<Job, urgency>> waiting_;
+  std::function<Buffer()> prepare_;  // a staging buffer to make before the next job
+  bool preparing_ = false;            // prepare_'s buffer is being made
   bool busy_ = false, stop_ = false;
   std::optional<std::string> error_;
   std::vector<Buffer> pool_;

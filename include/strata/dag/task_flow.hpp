@@ -46,9 +46,29 @@ struct task_options {
   double cost = 0.0;
 };
 
+/// \brief Work stealing between ranks: a rank whose workers have no ready task takes a ready task of a
+/// busier rank. The task's read bytes go to the thief, which runs it on scratch copies and sends the
+/// written bytes back; the owner completes it as if it had run there, so every value ends as without
+/// stealing. Off by default: it adds request messages while a rank is idle, and which rank ran a task
+/// (`flow_result::rank_of`) then depends on timing. Every rank must pass the same options.
+///
+/// \code
+/// strata::dag::task_flow<> flow{{.workers = 2, .steal = {.enabled = true, .max_bytes = 256 << 10}}};
+/// \endcode
+struct steal_options {
+  bool enabled = false;              ///< idle ranks take ready tasks of busier ones
+  std::uint64_t max_bytes = 1 << 20;  ///< a task moves only if its read plus written bytes are at most this
+  double bandwidth_Bps = 0.0;        ///< > 0: and only if moving those bytes at this rate takes less than its cost
+
+  friend bool operator==(steal_options const&, steal_options const&) = default;
+};
+
 /// \brief How the flow runs.
 struct flow_options {
-  int workers = 1;  ///< worker threads per rank (the calling thread makes the MPI calls)
+  int workers = 1;      ///< worker threads per rank (the calling thread makes the MPI calls)
+  steal_options steal;  ///< work stealing between ranks (off by default)
+
+  friend bool operator==(flow_options const&, flow_options const&) = default;
 };
 
 /// \brief What `task_flow::run` returns on every rank.
@@ -57,8 +77,9 @@ struct flow_result {
   double busy_s = 0.0;       ///< this rank, inside task bodies (all workers)
   std::size_t tasks_run = 0; ///< by this rank
   std::size_t transfers = 0; ///< between ranks, all ranks (final copies to the homes included)
-  std::uint64_t bytes_sent = 0;  ///< by this rank
+  std::uint64_t bytes_sent = 0;  ///< by this rank (stolen tasks' inputs and results included)
   std::vector<int> rank_of;  ///< where each task ran, by task id (-1: restored, not run)
+  std::size_t tasks_stolen = 0;  ///< all ranks: tasks that ran on another rank than their placement's (steal_options)
   std::size_t resumed_from = 0;  ///< resumable runs: tasks of program order restored from a checkpoint, not run
   std::size_t cuts_saved = 0;    ///< resumable runs: cuts the checkpointer's trigger saved
 };
@@ -242,7 +263,7 @@ class task_flow {
       auto const end = std::min(tasks_.size(), cut + r.options.every_tasks);
       auto const res = segment(cut, end, has_value).run_checked(own);
       total.busy_s += res.busy_s, total.tasks_run += res.tasks_run, total.transfers += res.transfers;
-      total.bytes_sent += res.bytes_sent;
+      total.bytes_sent += res.bytes_sent, total.tasks_stolen += res.tasks_stolen;
       std::copy(res.rank_of.begin(), res.rank_of.end(), total.rank_of.begin() + static_cast<std::ptrdiff_t>(cut));
       cut = end;
       head = now, head.cut = cut, handles = now_handles, values = pack_home_values(comm.rank());
@@ -407,6 +428,8 @@ class task_flow {
 
   void check_same_flow(comm::mpi const& comm) const {
     std::uint64_t h = detail::mix(tasks_.size(), handles_.size());
+    h = detail::mix(detail::mix(detail::mix(h, options_.steal.enabled ? 1u : 0u), options_.steal.max_bytes),
+                    std::bit_cast<std::uint64_t>(options_.steal.bandwidth_Bps));
     for (auto const& r : handles_) h = detail::mix(detail::mix(detail::mix(h, r.name), r.bytes.size()), static_cast<std::uint64_t>(r.home));
     for (task_id t = 0; t < tasks_.size(); ++t) {
       h = detail::mix(detail::mix(h, graph_.at(t).name), std::bit_cast<std::uint64_t>(graph_.at(t).cost.begin()->second));
@@ -416,8 +439,8 @@ class task_flow {
       auto const n = comm.all_gather(static_cast<std::uint64_t>(tasks_.size()));
       std::string counts;
       for (std::size_t r = 0; r < n.size(); ++r) counts += (r ? ", " : "") + std::to_string(n[r]);
-      throw flow_error("dag::task_flow::run: the ranks submitted different task flows (tasks, costs, accesses or handle "
-                       "names / sizes / homes differ; tasks per rank: " + counts + ")",
+      throw flow_error("dag::task_flow::run: the ranks submitted different task flows (tasks, costs, accesses, handle "
+                       "names / sizes / homes or steal options differ; tasks per rank: " + counts + ")",
                        "", "");
     }
     for (auto const& r : handles_)
@@ -453,16 +476,22 @@ class task_flow {
                              "' on rank " + std::to_string(res.rank_of[t]) + " of " + std::to_string(ranks),
                          names[t], "");
     auto plan = detail::build_local_plan(me, ranks, res.rank_of, tasks_, data, detail::upward_ranks(graph_));
-    if (comm != MPI_COMM_NULL) check_tags(comm, plan.transfers);
-    auto out = detail::flow_executor(plan, tasks_, names, buffers, options_.workers, comm, ranks).run();
+    bool const steal = options_.steal.enabled && comm != MPI_COMM_NULL && ranks > 1;
+    detail::steal_setup setup;
+    if (steal)
+      setup = {true, detail::movable_tasks(tasks_, data, graph_, options_.steal.max_bytes, options_.steal.bandwidth_Bps),
+               static_cast<int>(plan.transfers) + 1};
+    if (comm != MPI_COMM_NULL) check_tags(comm, plan.transfers + (steal ? 3 : 0));
+    auto out = detail::flow_executor(plan, tasks_, names, buffers, options_.workers, comm, ranks, std::move(setup)).run();
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     finish(elapsed, out);
     if (out.status == detail::run_outcome::threw) throw task_error(out.task, me, out.reason);
+    if (steal) res.tasks_stolen = detail::gather_stolen(comm, out.stolen, res.rank_of);
     res.makespan_s = elapsed;
     res.busy_s = out.busy_s;
     res.tasks_run = out.tasks_run;
     res.transfers = plan.transfers;
-    res.bytes_sent = plan.bytes_sent;
+    res.bytes_sent = plan.bytes_sent + out.steal_bytes_sent;
     return res;
   }
 

@@ -51,6 +51,14 @@ class staging_buffer {
     }
     size_ = n;
   }
+  /// \brief `resize(n)`, then every page written once, so that the first copy into it pays no page
+  /// fault (page-locked memory is resident already).
+  void prefault(std::size_t n) {
+    resize(n);
+    if (pinned_) return;
+    constexpr std::size_t page = 4096;
+    for (std::size_t i = 0; i < n; i += page) p_[i] = std::byte{0};
+  }
   [[nodiscard]] std::byte* data() noexcept { return p_; }
   [[nodiscard]] std::byte const* data() const noexcept { return p_; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }

@@ -131,3 +131,37 @@ TEST_CASE("async_writer: a producer racing the worker; replaced jobs never run, 
   CHECK(std::is_sorted(ran.begin(), ran.end()));
   for (std::uint64_t i = 100; i <= jobs; i += 100) CHECK(std::binary_search(ran.begin(), ran.end(), i));  // forced: never replaced
 }
+
+TEST_CASE("async_writer: prepare() makes a staging buffer on the writer's thread; take_buffer() hands it out",
+          "[async]") {
+  struct job {
+    int id = 0;
+  };
+  std::vector<int> ran;
+  checkpoint::async_writer<job> w{[&](job& j) { ran.push_back(j.id); }};
+  std::thread::id maker;
+  w.prepare([&] {
+    maker = std::this_thread::get_id();
+    return std::vector<std::byte>(4096, std::byte{7});
+  });
+  auto b = w.take_buffer();  // waits for a buffer being made
+  w.drain();
+  if (b.empty()) b = w.take_buffer();  // made after the first take (it found nothing being made yet)
+  REQUIRE(b.size() == 4096);
+  CHECK(b[4095] == std::byte{7});
+  CHECK(maker != std::this_thread::get_id());
+  CHECK(w.take_buffer().empty());  // one buffer made, one handed out
+
+  SECTION("a failure to make one is ignored: the jobs run, take_buffer() gives an empty buffer") {
+    w.prepare([]() -> std::vector<std::byte> { throw std::bad_alloc{}; });
+    w.drain();
+    {
+      auto l = w.hold();
+      w.push(l, job{1}, checkpoint::urgency::periodic);
+    }
+    w.drain();
+    CHECK(ran == std::vector<int>{1});
+    CHECK_FALSE(w.failure());
+    CHECK(w.take_buffer().empty());
+  }
+}

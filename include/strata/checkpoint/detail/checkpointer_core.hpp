@@ -199,6 +199,7 @@ class checkpointer_core {
   /// agreement or pre-emption is checked at this step. \returns whether a checkpoint was taken.
   bool step(std::uint64_t i) {
     step_ = i;
+    if (writer_ && !staging_prepared_) prepare_staging();
     if (eventual()) pump();
     if (writer_) observe_background_change();
     bool const agree_due = trigger::needs_agreement(opt_.trigger);
@@ -423,6 +424,19 @@ class checkpointer_core {
   /// What this rank adds to the step's agreement: due in the low half, a caught signal in the high half.
   std::uint64_t agreement_word(bool due, bool check) const {
     return std::uint64_t{due} | std::uint64_t{check && listener_->pending() != 0} << 32;
+  }
+  /// Async, at the first step with something protected: the writer's thread allocates and faults in
+  /// a staging buffer of about the protected size while the application computes, so that the
+  /// first checkpoint blocks for the copy only, as the later ones (which reuse their buffers).
+  void prepare_staging() {
+    std::size_t const bytes = checkpoint::detail::frozen_size_hint(registry_);
+    if (!bytes) return;
+    staging_prepared_ = true;
+    writer_->prepare([bytes] {
+      strata::detail::staging_buffer b;
+      b.prefault(bytes);
+      return b;
+    });
   }
   bool checks_preemption_at(std::uint64_t i);
 
@@ -763,6 +777,7 @@ class checkpointer_core {
     std::uint64_t checkpoints = 0;
   };
   std::optional<pending_agreement> agreement_;
+  bool staging_prepared_ = false;  ///< async: prepare_staging() asked the writer for a warm buffer
   std::uint64_t checkpoints_started_ = 0;  ///< every checkpoint_impl call, failed ones included
   std::vector<std::pair<bool, std::string>> resize_notes_;  ///< restore: regions resized (warning?, line)
   mutable std::mutex mu_;                   ///< parent_ and stats_, shared with the background writer

@@ -42,11 +42,25 @@ struct frozen_state {
   [[nodiscard]] std::uint64_t bytes() const noexcept { return buffer.size(); }
 };
 
+/// The offset after a region of `n` bytes placed at `offset` in a frozen copy (each region 64-byte aligned).
+constexpr std::size_t frozen_end(std::size_t offset, std::size_t n) noexcept {
+  constexpr std::size_t align = 64;
+  std::size_t const end = offset + n + align - 1;
+  return end - end % align;
+}
+
+/// \brief About the size of the next frozen copy of `live`, without staging anything: user types
+/// counted at the size of their last staging (0 before one), plus 1/32 to spare for growth.
+inline std::size_t frozen_size_hint(state::registry const& live) {
+  std::size_t total = 0;
+  for (auto const& r : live) total = frozen_end(total, static_cast<std::size_t>(r->info().bytes()));
+  return total ? total + total / 32 : 0;
+}
+
 /// \brief Copies `live` into `buffer` (reused: grown only when too small, so a warm buffer costs one
 /// memcpy and no page faults). Device data is copied straight from the device into the buffer, every
 /// region's copy queued on strata's copy stream and waited for once at the end.
 inline frozen_state freeze(state::registry const& live, strata::detail::staging_buffer buffer) {
-  constexpr std::size_t align = 64;
   struct piece {
     state::region* r;
     state::region_info info;
@@ -60,8 +74,7 @@ inline frozen_state freeze(state::registry const& live, strata::detail::staging_
     piece p{r.get(), r->info(), {}, 0};
     if (p.info.kind == state::region_kind::user) p.staged = r->stage(), p.info = r->info();
     p.offset = total;
-    total += (p.info.kind == state::region_kind::user ? p.staged.size() : p.info.bytes()) + align - 1;
-    total -= total % align;
+    total = frozen_end(total, p.info.kind == state::region_kind::user ? p.staged.size() : p.info.bytes());
     pieces.push_back(std::move(p));
   }
   buffer.resize(total);  // grown only when too small: a warm buffer stays mapped
