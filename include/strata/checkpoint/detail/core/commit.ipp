@@ -21,7 +21,7 @@ auto STRATA_CORE::checkpoint_impl(checkpoint::urgency u) -> std::uint64_t {
   if (writer_) make_room(*slot, supersede);
   slot.reset();  // take_buffer and push lock the queue themselves
   std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
-  job j{v, step_, manifest::now_unix_ms(), {}, {}};
+  job j{.version = v, .step = step_, .created_unix_ms = manifest::now_unix_ms()};
   // Async: the application thread only copies its state; the writer encodes the copy (run_job).
   if (writer_) j.frozen = checkpoint::detail::freeze(registry_, writer_->take_buffer());
   else take_encoding(j, encode(comm_, registry_, v));
