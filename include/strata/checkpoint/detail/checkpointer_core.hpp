@@ -8,8 +8,10 @@
 #include <strata/checkpoint/detail/app_log.hpp>
 #include <strata/checkpoint/detail/eventual_exchange.hpp>
 #include <strata/checkpoint/detail/frozen_state.hpp>
+#include <strata/checkpoint/detail/step_agreement.hpp>
 #include <strata/checkpoint/fault_points.hpp>
 #include <strata/checkpoint/detail/layout_table.hpp>
+#include <strata/checkpoint/detail/option_checks.hpp>
 #include <strata/checkpoint/detail/rank_record.hpp>
 #include <strata/checkpoint/detail/replica_check.hpp>
 #include <strata/checkpoint/detail/resize_plan.hpp>
@@ -65,20 +67,6 @@ Comm duplicate_for_writer(Comm const& c) {
   if constexpr (requires { Comm::duplicate(c.native()); }) return Comm::duplicate(c.native());
   else return c;
 }
-/// The type of `c.start_all_reduce(v, op)` for a communicator that has it (else a placeholder).
-template <class Comm>
-struct reduce_request {
-  struct none {
-    std::uint64_t wait() { return 0; }
-  };
-  using type = none;
-};
-template <comm::nonblocking_reduce_communicator Comm>
-struct reduce_request<Comm> {
-  using type = decltype(std::declval<Comm const&>().start_all_reduce(std::uint64_t{}, comm::reduce_op::sum));
-};
-template <class Comm>
-using reduce_request_t = typename reduce_request<Comm>::type;
 }  // namespace checkpoint::detail
 
 /// \brief The checkpointer's implementation (not part of the API: use `strata::checkpointer`, a
@@ -106,7 +94,7 @@ class checkpointer_core {
   /// \brief Collective: prepares the directory on every rank; if any rank cannot use it, every rank throws.
   checkpointer_core(Comm comm, options opt)
       : comm_(std::move(comm)), opt_(std::move(opt)), log_(opt_.log, opt_.log_level, comm_.rank()) {
-    std::string why = misused_option();
+    std::string why = checkpoint::detail::misused_option(opt_, comm_);
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
     if (!opt_.metrics) own_metrics_ = std::make_unique<strata::metrics::registry>();
     m_ = checkpoint::metric_set::on(metrics());
@@ -132,7 +120,7 @@ class checkpointer_core {
     } catch (std::exception const& e) {
       why = e.what();
     }
-    if (why.empty() && opt_.async) why = thread_support_problem();
+    if (why.empty() && opt_.async) why = checkpoint::detail::thread_support_problem<Comm>();
     if (why.empty() && opt_.replay_log) why = open_app_log();
     if (auto a = comm::agree(comm_, why.empty() ? 0 : 1, why); !a) throw usage_error(a.reason);
     if (eventual()) {  // collective: where records are read, and whether they and manifests travel
@@ -205,39 +193,17 @@ class checkpointer_core {
     bool const agree_due = trigger::needs_agreement(opt_.trigger);
     bool const check = checks_preemption_at(i);
     // No collective when the trigger is deterministic (a constant, or `t.deterministic()` at run time)
-    // and pre-emption is not checked now. One sum serves both: ranks due (low half), ranks signalled (high).
+    // and pre-emption is not checked now.
     if (!agree_due && !check) return periodic_if(opt_.trigger.due(i, trigger::clock::now()));
-    if constexpr (comm::nonblocking_reduce_communicator<Comm>) {
-      // One step late: the agreement started at the previous collective step is finished and acted on
-      // now, and this step's is started, so a rank ahead of the others waits for them only when it is
-      // a whole such step ahead (a blocking all-reduce here would make every rank wait for the slowest
-      // at every step). Every rank finishes the same agreement at the same step: the decision agrees.
-      bool taken = false;
-      if (agreement_) {
-        auto const all = agreement_->request.wait();
-        bool const stale = agreement_->checkpoints != checkpoints_started_;  // one was taken since: it served
-        agreement_.reset();
-        if (all >> 32) {
-          stop_for_preemption();
-          return true;
-        }
-        if (agree_due && !stale && (all & 0xffffffffu) != 0) taken = periodic_if(true);
-      }
-      bool const due = opt_.trigger.due(i, trigger::clock::now());  // after a checkpoint taken above: its record
-      if (!agree_due) taken = periodic_if(due) || taken;
-      agreement_.emplace(comm_.start_all_reduce(agreement_word(agree_due && due, check), comm::reduce_op::sum),
-                         checkpoints_started_);
-      return taken;
-    } else {
-      bool due = opt_.trigger.due(i, trigger::clock::now());
-      auto const all = comm_.all_reduce(agreement_word(due, check), comm::reduce_op::sum);
-      if (agree_due) due = (all & 0xffffffffu) != 0;
-      if (all >> 32) {
-        stop_for_preemption();
-        return true;
-      }
-      return periodic_if(due);
-    }
+    // One sum serves both: ranks due, ranks signalled (detail/step_agreement.hpp: with comm::mpi one
+    // step late, so the verdict acted on first is the previous collective step's).
+    bool taken = false;
+    if (agreement_.lagged && act_on(agreement_.take(checkpoints_started_), agree_due, taken)) return true;
+    bool const due = opt_.trigger.due(i, trigger::clock::now());  // after a checkpoint taken above: its record
+    agreement_.start(comm_, agree_due && due, check && listener_->pending() != 0, checkpoints_started_);
+    if (!agreement_.lagged && act_on(agreement_.take(checkpoints_started_), agree_due, taken)) return true;
+    if (!agree_due) taken = periodic_if(due) || taken;
+    return taken;
   }
 
   /// \brief Whether a pre-emption signal was caught and its checkpoint committed: end the loop.
@@ -362,68 +328,22 @@ class checkpointer_core {
     return {};
   }
 
-  static std::string thread_support_problem() {
-    if constexpr (std::same_as<Comm, comm::mpi>) {
-      int level = MPI_THREAD_SINGLE;
-      MPI_Query_thread(&level);
-      if (level < MPI_THREAD_MULTIPLE)
-        return "checkpointer: .async = true needs MPI initialised with MPI_THREAD_MULTIPLE "
-               "(strata::comm::mpi_environment requests it; this MPI provided less)";
-    }
-    return {};
-  }
-
-  /// One sentence naming the first option whose value cannot work (empty: all can).
-  std::string misused_option() const {
-    auto const& o = opt_;
-    try {
-      if (o.directory.empty())
-        return "checkpointer option .directory is empty; name the directory that holds the checkpoints";
-      if (auto const s = o.lock_lease.count(); !std::isfinite(s) || s <= 0)
-        return "checkpointer option .lock_lease is " + detail::number(s) +
-               " s; it must be a finite number of seconds above 0";
-      if (auto const s = o.metrics_period.count(); !std::isfinite(s) || s < 0)
-        return "checkpointer option .metrics_period is " + detail::number(s) +
-               " s; it must be a finite number of seconds, 0 or more (0: at every commit and restore)";
-      if (auto const s = o.progress_after.count(); std::isnan(s) || s <= 0)
-        return "checkpointer option .progress_after is " + detail::number(s) +
-               " s; it must be a number of seconds above 0 (infinity: no progress lines)";
-      if (auto const l = static_cast<int>(o.log_level); l < 0 || l > static_cast<int>(verbosity::info))
-        return "checkpointer option .log_level is " + std::to_string(l) +
-               ", not a strata::verbosity (quiet, warnings or info)";
-      detail::validate_option(".trigger", o.trigger);
-      detail::validate_option(".retention", o.retention);
-      detail::validate_option(".snapshot", o.snapshot);
-      detail::validate_option(".storage", o.storage);
-      detail::validate_option(".consistency", o.consistency);
-      detail::validate_option(".preemption", o.preemption);
-      if (consistency::is_eventual(o.consistency))
-        if (auto const why = storage::alone::why_not(o.storage); !why.empty())
-          return "checkpointer option .consistency: eventual writes each rank's shard with no collective, but " + why;
-    } catch (usage_error const& e) {
-      return e.what();
-    }
-    if constexpr (std::same_as<Comm, comm::mpi>) {
-      int world = 0;
-      MPI_Comm_size(MPI_COMM_WORLD, &world);
-      if (o.preemption.enabled() && o.preemption.on_signal == preemption::action::exit && world != comm_.size())
-        return "checkpointer option .preemption: on_signal = exit ends the process with MPI_Finalize, which "
-               "every rank of MPI_COMM_WORLD must call, but this checkpointer's communicator has " +
-               std::to_string(comm_.size()) + " of its " + std::to_string(world) +
-               " ranks; use on_signal = stop and end the program yourself";
-    }
-    return {};
-  }
-
   /// Whether step `i` asks the ranks about pre-emption signals; listening starts at the first step.
   /// Takes a periodic checkpoint when `due`. \returns `due`.
   bool periodic_if(bool due) {
     if (due) checkpoint_impl(checkpoint::urgency::periodic);
     return due;
   }
-  /// What this rank adds to the step's agreement: due in the low half, a caught signal in the high half.
-  std::uint64_t agreement_word(bool due, bool check) const {
-    return std::uint64_t{due} | std::uint64_t{check && listener_->pending() != 0} << 32;
+  /// Acts on a step agreement's verdict: the pre-emption checkpoint and stop (\returns true), or the
+  /// periodic checkpoint an agreed trigger asks for (`taken` set).
+  bool act_on(std::optional<typename checkpoint::detail::step_agreement<Comm>::verdict> v, bool agree_due, bool& taken) {
+    if (!v) return false;
+    if (v->signalled) {
+      stop_for_preemption();
+      return true;
+    }
+    if (agree_due && v->due) taken = periodic_if(true) || taken;
+    return false;
   }
   /// Async, at the first step with something protected: the writer's thread allocates and faults in
   /// a staging buffer of about the protected size while the application computes, so that the
@@ -768,15 +688,7 @@ class checkpointer_core {
   retention::dependency_map deps_;          ///< known depends_on per version (commit path only)
   std::optional<preemption::listener> listener_;  ///< pre-emption signals, caught from the first step()
   std::optional<preemption::event> preempted_;    ///< the pre-emption that stopped the run
-  /// The step's agreement in flight (communicators with a non-blocking all-reduce: finished at the
-  /// next collective step), and how many checkpoints had been started when it was.
-  struct pending_agreement {
-    template <class R>
-    pending_agreement(R&& r, std::uint64_t c) : request(std::forward<R>(r)), checkpoints(c) {}
-    checkpoint::detail::reduce_request_t<Comm> request;
-    std::uint64_t checkpoints = 0;
-  };
-  std::optional<pending_agreement> agreement_;
+  checkpoint::detail::step_agreement<Comm> agreement_;  ///< the ranks' agreement at step() (one step late with MPI)
   bool staging_prepared_ = false;  ///< async: prepare_staging() asked the writer for a warm buffer
   std::uint64_t checkpoints_started_ = 0;  ///< every checkpoint_impl call, failed ones included
   std::vector<std::pair<bool, std::string>> resize_notes_;  ///< restore: regions resized (warning?, line)

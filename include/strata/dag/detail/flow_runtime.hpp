@@ -1,11 +1,13 @@
 #pragma once
 /// \file
-/// \brief Implementation of `dag::task_flow::run` (SPEC S9): the per-rank plan of local operations
-/// (tasks, sends, receives) with their local dependencies, and the executor running it with a pool of
-/// worker threads and one communication thread (the caller) that makes every MPI call.
+/// \brief Implementation of `dag::task_flow::run` (SPEC S9): the executor running one rank's plan
+/// (`flow_plan.hpp`) with a pool of worker threads and one communication thread (the caller) that
+/// makes every MPI call, stealing through `flow_steal.hpp`.
 
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/access.hpp>
+#include <strata/dag/detail/flow_plan.hpp>
+#include <strata/dag/detail/flow_steal.hpp>
 #include <strata/dag/flow_error.hpp>
 #include <strata/dag/graph.hpp>
 
@@ -32,144 +34,6 @@
 
 namespace strata::dag::detail {
 
-/// The type-erased body of a task: one byte span per declared access, in declaration order.
-using flow_body = std::function<void(std::span<std::span<std::byte> const>)>;
-
-/// What the runtime needs of one submitted task.
-struct flow_task {
-  std::vector<data_access> accesses;
-  flow_body body;
-};
-
-/// One local operation of a rank: a task it runs, or a transfer of one handle's bytes to / from a peer.
-struct local_op {
-  enum class kind : std::uint8_t { task, send, recv };
-  kind what = kind::task;
-  std::size_t index = 0;  // task id (task) or handle id (send, recv)
-  int peer = -1;
-  int tag = 0;
-  double priority = 0.0;
-  std::uint32_t waiting = 0;        // local predecessors not yet done
-  std::vector<std::uint32_t> next;  // local successors
-};
-
-/// The operations of one rank and counts over all ranks.
-struct local_plan {
-  std::vector<local_op> ops;
-  std::size_t transfers = 0;       // all ranks
-  std::size_t local_tasks = 0;     // this rank
-  std::uint64_t bytes_sent = 0;    // this rank
-};
-
-/// Tag of the abort message; transfer k uses tag k + 1.
-inline constexpr int abort_tag = 0;
-
-/// HEFT's upward rank with free transfers: cost + costliest path to an exit. Task ids are in program
-/// order, which is a topological order of an inferred graph.
-inline std::vector<double> upward_ranks(graph const& g) {
-  std::vector<double> up(g.size(), 0.0);
-  for (auto t = g.size(); t-- > 0;) {
-    double tail = 0.0;
-    for (auto ei : g.out_edges(t)) tail = std::max(tail, up[g.edges()[ei].to]);
-    auto const& c = g.at(t).cost;
-    up[t] = (c.empty() ? 0.0 : c.begin()->second) + tail;
-  }
-  return up;
-}
-
-/// Builds rank `me`'s operations. Every rank walks the same program order with the same placement, so
-/// all agree on which transfers exist and on their tags. Each transfer is a reader of the handle on the
-/// sender and a writer on the receiver; local dependencies (RAW, WAR, WAW) are inferred over each rank's
-/// own accesses, so a rank waits for a peer only through the data it receives.
-inline local_plan build_local_plan(int me, int ranks, std::vector<int> const& rank_of, std::vector<flow_task> const& tasks,
-                                   std::vector<data_info> const& data, std::vector<double> const& priority) {
-  constexpr auto none = std::numeric_limits<std::uint32_t>::max();
-  auto const P = static_cast<std::size_t>(ranks);
-  local_plan plan;
-  std::vector<std::vector<char>> valid(data.size(), std::vector<char>(P, 0));  // ranks holding the latest value
-  std::vector<int> producer(data.size());
-  for (std::size_t h = 0; h < data.size(); ++h) valid[h][static_cast<std::size_t>(data[h].home)] = 1, producer[h] = data[h].home;
-  std::vector<std::uint32_t> last_writer(data.size(), none);
-  std::vector<std::vector<std::uint32_t>> readers(data.size());
-
-  auto depend = [&](std::uint32_t pred, std::uint32_t op) {
-    if (pred == none) return;
-    auto& nx = plan.ops[pred].next;
-    if (!nx.empty() && nx.back() == op) return;  // every edge into `op` is added while `op` is the newest
-    nx.push_back(op);
-    ++plan.ops[op].waiting;
-  };
-  auto local_access = [&](std::uint32_t op, handle_id h, access_mode m) {
-    depend(last_writer[h], op);
-    if (!writes(m)) {
-      readers[h].push_back(op);
-      return;
-    }
-    for (auto r : readers[h]) depend(r, op);
-    readers[h].clear();
-    last_writer[h] = op;
-  };
-  auto add = [&](local_op op) {
-    plan.ops.push_back(std::move(op));
-    return static_cast<std::uint32_t>(plan.ops.size() - 1);
-  };
-  auto transfer = [&](handle_id h, int to, double prio) {
-    int const from = producer[h];
-    int const tag = static_cast<int>(++plan.transfers);
-    if (from == me) {
-      local_access(add({local_op::kind::send, h, to, tag, prio, 0, {}}), h, access_mode::read);
-      plan.bytes_sent += data[h].bytes;
-    }
-    if (to == me) local_access(add({local_op::kind::recv, h, from, tag, prio, 0, {}}), h, access_mode::write);
-    valid[h][static_cast<std::size_t>(to)] = 1;
-  };
-
-  for (task_id t = 0; t < tasks.size(); ++t) {
-    int const e = rank_of[t];
-    for (auto const& a : tasks[t].accesses)
-      if (reads(a.mode) && !valid[a.handle][static_cast<std::size_t>(e)]) transfer(a.handle, e, priority[t]);
-    if (e == me) {
-      auto const op = add({local_op::kind::task, t, -1, 0, priority[t], 0, {}});
-      for (auto const& a : tasks[t].accesses) local_access(op, a.handle, a.mode);
-      ++plan.local_tasks;
-    }
-    for (auto const& a : tasks[t].accesses)
-      if (writes(a.mode)) {
-        std::ranges::fill(valid[a.handle], 0);
-        valid[a.handle][static_cast<std::size_t>(e)] = 1;
-        producer[a.handle] = e;
-      }
-  }
-  // Every handle's final value goes back to its home.
-  for (handle_id h = 0; h < data.size(); ++h)
-    if (!valid[h][static_cast<std::size_t>(data[h].home)]) transfer(h, data[h].home, 0.0);
-  return plan;
-}
-
-/// What stealing needs of a run: on or off, which tasks may move, and its three tags (request, reply
-/// = request + 1, result = request + 2), numbered after the transfers' so that no message is mistaken.
-struct steal_setup {
-  bool on = false;
-  std::vector<char> movable;  // per task
-  int request_tag = 0;
-};
-
-/// The tasks worth moving to another rank: their read plus written bytes are at most `max_bytes` and,
-/// when `bandwidth_Bps` > 0, moving them at that rate takes less time than the task's cost.
-inline std::vector<char> movable_tasks(std::vector<flow_task> const& tasks, std::vector<data_info> const& data, graph const& g,
-                                       std::uint64_t max_bytes, double bandwidth_Bps) {
-  std::vector<char> ok(tasks.size(), 0);
-  for (std::size_t t = 0; t < tasks.size(); ++t) {
-    std::uint64_t bytes = 0;
-    for (auto const& a : tasks[t].accesses)
-      bytes += (reads(a.mode) ? data[a.handle].bytes : 0) + (writes(a.mode) ? data[a.handle].bytes : 0);
-    auto const& c = g.at(t).cost;
-    double const cost = c.empty() ? 0.0 : c.begin()->second;
-    ok[t] = bytes <= max_bytes && (bandwidth_Bps <= 0.0 || static_cast<double>(bytes) / bandwidth_Bps < cost) ? 1 : 0;
-  }
-  return ok;
-}
-
 /// How a rank's part of a run ended.
 struct run_outcome {
   enum code : std::uint64_t { ok = 0, aborted = 1, threw = 2 };  // worst wins in the agreement
@@ -180,24 +44,6 @@ struct run_outcome {
   std::vector<std::uint64_t> stolen;        // tasks this rank ran for another rank
   std::uint64_t steal_bytes_sent = 0;       // inputs given away and results sent back
 };
-
-/// After a run with stealing (collective): rank_of[t] becomes the rank that ran t; returns how many
-/// tasks ran on another rank than their placement's.
-inline std::size_t gather_stolen(MPI_Comm comm, std::vector<std::uint64_t> const& mine, std::vector<int>& rank_of) {
-  int ranks = 0;
-  MPI_Comm_size(comm, &ranks);
-  int const n = static_cast<int>(mine.size());
-  std::vector<int> counts(static_cast<std::size_t>(ranks)), displs(static_cast<std::size_t>(ranks));
-  comm::detail::check_mpi(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm), "MPI_Allgather (task_flow stolen tasks)");
-  int total = 0;
-  for (std::size_t r = 0; r < counts.size(); ++r) displs[r] = total, total += counts[r];
-  std::vector<std::uint64_t> all(static_cast<std::size_t>(std::max(total, 1)));
-  comm::detail::check_mpi(MPI_Allgatherv(mine.data(), n, MPI_UINT64_T, all.data(), counts.data(), displs.data(), MPI_UINT64_T, comm),
-                          "MPI_Allgatherv (task_flow stolen tasks)");
-  for (std::size_t r = 0; r < counts.size(); ++r)
-    for (int k = 0; k < counts[r]; ++k) rank_of.at(all[static_cast<std::size_t>(displs[r] + k)]) = static_cast<int>(r);
-  return static_cast<std::size_t>(total);
-}
 
 /// Runs one rank's `local_plan`: `workers` threads take ready tasks by priority; the calling thread
 /// posts and tests the transfers (MPI_Isend / MPI_Irecv / MPI_Testsome: every MPI call of the run is made
@@ -224,7 +70,7 @@ class flow_executor {
     if (comm_ != MPI_COMM_NULL) MPI_Comm_rank(comm_, &me_);
     steal_.on = steal_.on && mpi_;
     away_.assign(plan_.ops.size(), 0);
-    next_victim_ = (me_ + 1) % std::max(1, ranks_);
+    if (steal_.on) steal_ch_.emplace(comm_), victims_.emplace(me_, ranks_);
   }
 
   run_outcome run() {
@@ -251,7 +97,7 @@ class flow_executor {
   }
 
  private:
-  static constexpr auto no_op = std::numeric_limits<std::uint64_t>::max();
+  static constexpr auto no_op = steal_message::no_op;
 
   struct by_priority {
     std::vector<local_op> const* ops;
@@ -259,16 +105,6 @@ class flow_executor {
       auto const pa = (*ops)[a].priority, pb = (*ops)[b].priority;
       return pa != pb ? pa < pb : a > b;  // ascending: the last is the highest priority, then program order
     }
-  };
-
-  // A task run here for another rank: scratch bytes per access (the reads as received), then the result.
-  struct stolen_task {
-    int victim = -1;
-    std::uint64_t op = 0;  // the victim's operation, echoed in the result
-    std::size_t task = 0;
-    std::vector<std::vector<std::byte>> bytes;
-    std::vector<std::span<std::byte>> spans;
-    std::vector<std::byte> result;  // op, then the written accesses' bytes in declaration order
   };
 
   void seed() {
@@ -344,13 +180,7 @@ class flow_executor {
     ++running_;
     lk.unlock();
     auto const [error, busy] = call(job.task, job.spans);
-    if (error.empty()) {
-      auto const& acc = tasks_[job.task].accesses;
-      job.result.resize(sizeof(std::uint64_t));
-      std::memcpy(job.result.data(), &job.op, sizeof job.op);
-      for (std::size_t k = 0; k < acc.size(); ++k)
-        if (writes(acc[k].mode)) job.result.insert(job.result.end(), job.bytes[k].begin(), job.bytes[k].end());
-    }
+    if (error.empty()) steal_message::seal_result(job, tasks_[job.task]);
     lk.lock();
     if (!body_done(job.task, error, busy)) return;
     out_.stolen.push_back(job.task);
@@ -438,36 +268,15 @@ class flow_executor {
     return true;
   }
 
-  // Stealing, all on the communication thread. Every steal message is synchronous (MPI_Issend), so
-  // that once the drain has completed a rank's sends its peers have taken them.
-  void steal_send(int to, int tag, std::vector<std::byte> bytes) {
-    MPI_Request q;
-    comm::detail::check_mpi(MPI_Issend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, comm_, &q),
-                            "MPI_Issend (task_flow steal)");
-    steal_reqs_.push_back(q);
-    steal_bufs_.push_back(std::move(bytes));  // a moved vector keeps its buffer
-  }
-  std::optional<std::vector<std::byte>> steal_take(int tag, int& from) {
-    int flag = 0;
-    MPI_Message msg;
-    MPI_Status st;
-    comm::detail::check_mpi(MPI_Improbe(MPI_ANY_SOURCE, tag, comm_, &flag, &msg, &st), "MPI_Improbe (task_flow steal)");
-    if (!flag) return std::nullopt;
-    int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
-    std::vector<std::byte> bytes(static_cast<std::size_t>(count));
-    comm::detail::check_mpi(MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE), "MPI_Mrecv (task_flow steal)");
-    from = st.MPI_SOURCE;
-    return bytes;
-  }
+  // Stealing, all on the communication thread (messages through steal_ch_).
   // One round: requests answered, a reply and results taken, finished stolen tasks sent back, an
   // idle rank's request sent. Returns whether anything happened.
   bool steal_step() {
     bool event = false;
     int from = -1;
-    while (steal_take(steal_.request_tag, from)) answer(from), event = true;
-    if (auto reply = steal_take(steal_.request_tag + 1, from)) take_reply(from, *reply), event = true;
-    while (auto result = steal_take(steal_.request_tag + 2, from)) take_result(from, *result), event = true;
+    while (steal_ch_->take(steal_.request_tag, from)) answer(from), event = true;
+    if (auto reply = steal_ch_->take(steal_.request_tag + 1, from)) take_reply(from, *reply), event = true;
+    while (auto result = steal_ch_->take(steal_.request_tag + 2, from)) take_result(from, *result), event = true;
     std::vector<stolen_task> done;
     {
       std::lock_guard lk(m_);
@@ -475,120 +284,68 @@ class flow_executor {
     }
     for (auto& job : done) {
       out_.steal_bytes_sent += job.result.size();
-      steal_send(job.victim, steal_.request_tag + 2, std::move(job.result));
+      steal_ch_->send(job.victim, steal_.request_tag + 2, std::move(job.result));
     }
     held_ -= done.size();
     event |= !done.empty();
-    if (!steal_reqs_.empty()) {
-      int n = 0;
-      idx_.resize(steal_reqs_.size());
-      comm::detail::check_mpi(
-          MPI_Testsome(static_cast<int>(steal_reqs_.size()), steal_reqs_.data(), &n, idx_.data(), MPI_STATUSES_IGNORE),
-          "MPI_Testsome (task_flow steal)");
-      std::size_t w = 0;
-      for (std::size_t k = 0; k < steal_reqs_.size(); ++k)
-        if (steal_reqs_[k] != MPI_REQUEST_NULL) steal_reqs_[w] = steal_reqs_[k], std::swap(steal_bufs_[w], steal_bufs_[k]), ++w;
-      steal_reqs_.resize(w);
-      steal_bufs_.resize(w);
-    }
+    steal_ch_->test();
     return ask_if_idle() || event;
   }
   // A peer asks for work: give the lowest-priority ready movable task that this rank's idle workers will
   // not take, with the bytes it reads; or refuse (operation no_op).
   void answer(int thief) {
-    std::uint64_t head[2] = {no_op, 0};
+    std::uint64_t op = no_op;
     {
       std::lock_guard lk(m_);
       if (!failed_ && ready_.size() > static_cast<std::size_t>(idle_))
         for (auto it = ready_.begin(); it != ready_.end(); ++it)
           if (steal_.movable[plan_.ops[*it].index]) {
-            head[0] = *it, head[1] = plan_.ops[*it].index;
+            op = *it;
             away_[*it] = 1;
             ready_.erase(it);
             break;
           }
     }
-    std::vector<std::byte> bytes(sizeof head);
-    std::memcpy(bytes.data(), head, sizeof head);
-    if (head[0] != no_op) {
-      for (auto const& a : tasks_[head[1]].accesses)
-        if (reads(a.mode)) bytes.insert(bytes.end(), buffers_[a.handle].begin(), buffers_[a.handle].end());
-      out_.steal_bytes_sent += bytes.size();
-    }
-    steal_send(thief, steal_.request_tag + 1, std::move(bytes));
+    auto bytes = steal_message::offer(op, op == no_op ? 0 : plan_.ops[op].index, tasks_, buffers_);
+    if (op != no_op) out_.steal_bytes_sent += bytes.size();
+    steal_ch_->send(thief, steal_.request_tag + 1, std::move(bytes));
   }
   // The answer to this rank's request: a task for the workers, or a refusal (ask the next rank; after a
   // round of refusals wait, twice as long each round up to 2 ms).
   void take_reply(int victim, std::vector<std::byte> const& bytes) {
     asking_ = false;
-    std::uint64_t head[2] = {no_op, 0};
-    if (bytes.size() >= sizeof head) std::memcpy(head, bytes.data(), sizeof head);
-    if (head[0] == no_op) {
-      next_victim_ = (next_victim_ + 1) % ranks_;
-      if (next_victim_ == me_) next_victim_ = (next_victim_ + 1) % ranks_;
-      if (++refused_ >= ranks_ - 1) {
-        refused_ = 0;
-        not_before_ = clock::now() + backoff_;
-        backoff_ = std::min(backoff_ * 2, std::chrono::microseconds(2000));
-      }
+    auto job = steal_message::take_offer(victim, bytes, tasks_, names_, buffers_);
+    if (!job) {
+      victims_->refused();
       return;
     }
-    refused_ = 0, backoff_ = std::chrono::microseconds(100);
-    if (head[1] >= tasks_.size())
-      throw flow_error("dag::task_flow: rank " + std::to_string(victim) + " gave task #" + std::to_string(head[1]) + " of a flow of " +
-                           std::to_string(tasks_.size()) + " tasks",
-                       "", "");
-    stolen_task job{victim, head[0], static_cast<std::size_t>(head[1]), {}, {}, {}};
-    std::size_t at = sizeof head;
-    for (auto const& a : tasks_[job.task].accesses) {
-      auto& b = job.bytes.emplace_back(buffers_[a.handle].size());
-      if (!reads(a.mode)) continue;
-      if (at + b.size() > bytes.size())
-        throw flow_error("dag::task_flow: the inputs of stolen task '" + names_[job.task] + "' from rank " + std::to_string(victim) +
-                             " are shorter than its handles",
-                         names_[job.task], "");
-      std::memcpy(b.data(), bytes.data() + at, b.size());
-      at += b.size();
-    }
-    for (auto& b : job.bytes) job.spans.emplace_back(b);
+    victims_->accepted();
     ++held_;
     std::lock_guard lk(m_);
-    stolen_ready_.push_back(std::move(job));
+    stolen_ready_.push_back(std::move(*job));
     work_cv_.notify_one();
   }
   // A thief's result: the written bytes into this rank's buffers, then the task completes here.
   void take_result(int thief, std::vector<std::byte> const& bytes) {
-    std::uint64_t op = no_op;
-    if (bytes.size() >= sizeof op) std::memcpy(&op, bytes.data(), sizeof op);
+    auto const op = steal_message::result_op(bytes);
     if (op >= plan_.ops.size() || !away_[op])
       throw flow_error("dag::task_flow: rank " + std::to_string(thief) +
                            " returned the result of an operation this rank did not give it",
                        "", "");
-    auto const t = plan_.ops[op].index;
-    std::size_t at = sizeof op;
-    for (auto const& a : tasks_[t].accesses)
-      if (writes(a.mode)) {
-        auto const dst = buffers_[a.handle];
-        if (at + dst.size() > bytes.size())
-          throw flow_error("dag::task_flow: the result of task '" + names_[t] + "' from rank " + std::to_string(thief) +
-                               " is shorter than its written handles",
-                           names_[t], "");
-        std::memcpy(dst.data(), bytes.data() + at, dst.size());
-        at += dst.size();
-      }
+    steal_message::apply_result(thief, bytes, plan_.ops[op].index, tasks_, names_, buffers_);
     away_[op] = 0;
     std::lock_guard lk(m_);
     if (complete(static_cast<std::uint32_t>(op))) work_cv_.notify_all();
   }
   // Asks the next rank for a task when this rank's workers have nothing: no ready task, none stolen.
   bool ask_if_idle() {
-    if (asking_ || held_ > 0 || clock::now() < not_before_) return false;
+    if (asking_ || held_ > 0 || !victims_->may_ask(clock::now())) return false;
     {
       std::lock_guard lk(m_);
       if (failed_ || idle_ == 0 || !ready_.empty()) return false;
     }
     asking_ = true;
-    steal_send(next_victim_, steal_.request_tag, {});
+    steal_ch_->send(victims_->next(), steal_.request_tag, {});
     return true;
   }
 
@@ -672,7 +429,7 @@ class flow_executor {
       (req_op_[k] != std::numeric_limits<std::uint32_t>::max() && plan_.ops[req_op_[k]].what == local_op::kind::recv ? recvs
                                                                                                                      : sends)
           .push_back(reqs_[k]);
-    sends.insert(sends.end(), steal_reqs_.begin(), steal_reqs_.end());
+    if (steal_ch_) sends.insert(sends.end(), steal_ch_->pending().begin(), steal_ch_->pending().end());
     if (done_barrier_posted_ && !all_done_) sends.push_back(done_barrier_);
     std::vector<std::byte> discard;
     MPI_Request barrier = MPI_REQUEST_NULL;
@@ -742,13 +499,10 @@ class flow_executor {
   std::vector<std::uint32_t> req_op_;
   std::vector<int> idx_;
   std::vector<char> away_;  // per op: given to a thief, its result not yet back
-  std::vector<MPI_Request> steal_reqs_;
-  std::vector<std::vector<std::byte>> steal_bufs_;
+  std::optional<steal_channel> steal_ch_;   // with stealing on
+  std::optional<victim_picker> victims_;
   bool asking_ = false, done_barrier_posted_ = false, all_done_ = false;
   std::size_t held_ = 0;  // stolen tasks here whose results are not yet sent
-  int next_victim_ = 0, refused_ = 0;
-  clock::time_point not_before_{};
-  std::chrono::microseconds backoff_{100};
   MPI_Request done_barrier_ = MPI_REQUEST_NULL;
 };
 

@@ -1,0 +1,63 @@
+#pragma once
+/// \file
+/// \brief What a `dag::task_flow` is told (registered data, submitted tasks, how it runs: workers,
+/// work stealing) and what its `run` returns.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace strata::dag {
+
+/// \brief Where a registered buffer's value lives, and whether it has one.
+struct data_options {
+  int home = 0;             ///< the rank whose buffer holds the value before and after a run
+  bool initialized = true;  ///< false: no value yet; a task reading it before a write is an error
+};
+
+/// \brief A submitted task's name (in errors) and cost in seconds (placement and priority).
+struct task_options {
+  std::string name;
+  double cost = 0.0;
+};
+
+/// \brief Work stealing between ranks: a rank whose workers have no ready task takes a ready task of a
+/// busier rank. The task's read bytes go to the thief, which runs it on scratch copies and sends the
+/// written bytes back; the owner completes it as if it had run there, so every value ends as without
+/// stealing. Off by default: it adds request messages while a rank is idle, and which rank ran a task
+/// (`flow_result::rank_of`) then depends on timing. Every rank must pass the same options.
+///
+/// \code
+/// strata::dag::task_flow<> flow{{.workers = 2, .steal = {.enabled = true, .max_bytes = 256 << 10}}};
+/// \endcode
+struct steal_options {
+  bool enabled = false;              ///< idle ranks take ready tasks of busier ones
+  std::uint64_t max_bytes = 1 << 20;  ///< a task moves only if its read plus written bytes are at most this
+  double bandwidth_Bps = 0.0;        ///< > 0: and only if moving those bytes at this rate takes less than its cost
+
+  friend bool operator==(steal_options const&, steal_options const&) = default;
+};
+
+/// \brief How the flow runs.
+struct flow_options {
+  int workers = 1;      ///< worker threads per rank (the calling thread makes the MPI calls)
+  steal_options steal;  ///< work stealing between ranks (off by default)
+
+  friend bool operator==(flow_options const&, flow_options const&) = default;
+};
+
+/// \brief What `task_flow::run` returns on every rank.
+struct flow_result {
+  double makespan_s = 0.0;   ///< slowest rank, start barrier to its end (placement included)
+  double busy_s = 0.0;       ///< this rank, inside task bodies (all workers)
+  std::size_t tasks_run = 0; ///< by this rank
+  std::size_t transfers = 0; ///< between ranks, all ranks (final copies to the homes included)
+  std::uint64_t bytes_sent = 0;  ///< by this rank (stolen tasks' inputs and results included)
+  std::vector<int> rank_of;  ///< where each task ran, by task id (-1: restored, not run)
+  std::size_t tasks_stolen = 0;  ///< all ranks: tasks that ran on another rank than their placement's (steal_options)
+  std::size_t resumed_from = 0;  ///< resumable runs: tasks of program order restored from a checkpoint, not run
+  std::size_t cuts_saved = 0;    ///< resumable runs: cuts the checkpointer's trigger saved
+};
+
+}  // namespace strata::dag
