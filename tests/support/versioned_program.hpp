@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,7 @@ struct versioned_program {
   std::vector<std::vector<std::uint64_t>> cells;  // per handle: {writer, value}
   std::vector<std::uint64_t> expect_final;
   std::atomic<int> wrong{0};
+  std::function<void()> on_run;  // called by every task body (on the thread that runs it)
 
   template <class Flow>
   void submit_all(Flow& flow, int nh, int tasks, int ranks, std::uint64_t seed, int boom_at = -1) {
@@ -49,6 +51,7 @@ struct versioned_program {
       auto const e_out = last[out], e_in = last[in1];
       bool const boom = t == boom_at;
       auto check = [this, boom](std::span<std::uint64_t const> c, std::uint64_t writer) {
+        if (on_run) on_run();
         if (boom) throw std::runtime_error("injected failure");
         if (c[0] != writer || c[1] != writer * 7 + 1) ++wrong;
       };

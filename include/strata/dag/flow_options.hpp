@@ -41,8 +41,13 @@ struct steal_options {
 
 /// \brief How the flow runs.
 struct flow_options {
-  int workers = 1;      ///< worker threads per rank (the calling thread makes the MPI calls)
+  int workers = 1;      ///< threads running tasks per rank, the calling thread included
   steal_options steal;  ///< work stealing between ranks (off by default)
+  /// false (default): the calling thread is one of the `workers` and makes the MPI calls between the tasks
+  /// it runs (`workers` threads per rank in all: MPI everywhere, one rank per core, is not oversubscribed);
+  /// true: the calling thread only communicates, beside `workers` threads of the pool (lower latency for
+  /// transfers when every worker computes, if the rank has a core to spare for it).
+  bool progress_thread = false;
 
   friend bool operator==(flow_options const&, flow_options const&) = default;
 };

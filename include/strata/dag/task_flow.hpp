@@ -433,7 +433,9 @@ class task_flow {
       setup = {true, detail::movable_tasks(tasks_, data, graph_, options_.steal.max_bytes, options_.steal.bandwidth_Bps),
                static_cast<int>(plan.transfers) + 1};
     if (comm != MPI_COMM_NULL) check_tags(comm, plan.transfers + (steal ? 3 : 0));
-    auto out = detail::flow_executor(plan, tasks_, names, buffers, options_.workers, comm, ranks, std::move(setup)).run();
+    auto out = detail::flow_executor(plan, tasks_, names, buffers, options_.workers, comm, ranks, std::move(setup),
+                                     options_.progress_thread)
+                   .run();
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     finish(elapsed, out);
     if (out.status == detail::run_outcome::threw) throw task_error(out.task, me, out.reason);

@@ -78,6 +78,32 @@ TEST_CASE("task_flow: every reader sees the latest writer in program order, 4 wo
   }
 }
 
+TEST_CASE("task_flow: workers counts the calling thread; progress_thread keeps it out of the tasks", "[dag][flow]") {
+  struct mode {
+    int workers;
+    bool progress_thread;
+  };
+  for (auto const m : {mode{1, false}, mode{3, false}, mode{1, true}, mode{3, true}}) {
+    INFO("workers " << m.workers << ", progress_thread " << m.progress_thread);
+    versioned_program prog;
+    task_flow<> flow{{.workers = m.workers, .progress_thread = m.progress_thread}};
+    std::mutex mx;
+    std::set<std::thread::id> ran_on;
+    prog.on_run = [&] {
+      std::lock_guard lk(mx);
+      ran_on.insert(std::this_thread::get_id());
+    };
+    prog.submit_all(flow, 6, 200, 1, 7u + static_cast<unsigned>(m.workers));
+    auto const res = flow.run();
+    CHECK(prog.wrong == 0);
+    CHECK(prog.wrong_final() == 0);
+    CHECK(res.tasks_run == 200);
+    CHECK(ran_on.size() <= static_cast<std::size_t>(m.workers));
+    CHECK(ran_on.contains(std::this_thread::get_id()) == !m.progress_thread);
+    if (m.workers == 3) CHECK(ran_on.size() > 1);  // the pool takes tasks too
+  }
+}
+
 TEST_CASE("task_flow runs a second batch on the values left by the first", "[dag][flow]") {
   thrust::host_vector<double> x(8, 1.0);
   task_flow<locality> flow{{.workers = 2}};

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// \brief Implementation of `dag::task_flow::run` (SPEC S9): the executor running one rank's plan
-/// (`flow_plan.hpp`) with a pool of worker threads and one communication thread (the caller) that
-/// makes every MPI call, stealing through `flow_steal.hpp`.
+/// (`flow_plan.hpp`) with a pool of worker threads and the calling thread, which makes every MPI call
+/// (and runs tasks between them unless it has a thread of its own), stealing through `flow_steal.hpp`.
 
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/access.hpp>
@@ -45,10 +45,12 @@ struct run_outcome {
   std::uint64_t steal_bytes_sent = 0;       // inputs given away and results sent back
 };
 
-/// Runs one rank's `local_plan`: `workers` threads take ready tasks by priority; the calling thread
+/// Runs one rank's `local_plan`: `workers` threads take ready tasks by priority. The calling thread
 /// posts and tests the transfers (MPI_Isend / MPI_Irecv / MPI_Testsome: every MPI call of the run is made
-/// by this one thread, so MPI_THREAD_FUNNELED suffices) and waits on a condition variable, never in a
-/// blocking MPI call. A task that throws stops the rank and sends an abort message to every peer; then all
+/// by this one thread, so MPI_THREAD_FUNNELED suffices), never in a blocking MPI call. By default it is one
+/// of the workers: it runs one ready task between two rounds of tests (a pool of `workers - 1` threads
+/// beside it), and polls while it has no task and transfers are in flight; with `progress_thread` it only
+/// communicates (a pool of `workers`) and waits on a condition variable while the workers compute. A task that throws stops the rank and sends an abort message to every peer; then all
 /// ranks drain their messages (sends completed, unexpected messages discarded, a non-blocking barrier)
 /// so that no rank is left waiting. `comm` is MPI_COMM_NULL for a single process without MPI.
 ///
@@ -64,9 +66,11 @@ class flow_executor {
   using clock = std::chrono::steady_clock;
 
   flow_executor(local_plan& plan, std::vector<flow_task> const& tasks, std::vector<std::string> const& task_names,
-                std::vector<std::span<std::byte>> const& buffers, int workers, MPI_Comm comm, int ranks, steal_setup steal = {})
-      : plan_(plan), tasks_(tasks), names_(task_names), buffers_(buffers), workers_(std::max(1, workers)), comm_(comm),
-        ranks_(ranks), mpi_(comm != MPI_COMM_NULL && ranks > 1), steal_(std::move(steal)) {
+                std::vector<std::span<std::byte>> const& buffers, int workers, MPI_Comm comm, int ranks, steal_setup steal = {},
+                bool progress_thread = false)
+      : plan_(plan), tasks_(tasks), names_(task_names), buffers_(buffers), caller_works_(!progress_thread),
+        pool_size_(std::max(1, workers) - (progress_thread ? 0 : 1)), comm_(comm), ranks_(ranks),
+        mpi_(comm != MPI_COMM_NULL && ranks > 1), steal_(std::move(steal)) {
     if (comm_ != MPI_COMM_NULL) MPI_Comm_rank(comm_, &me_);
     steal_.on = steal_.on && mpi_;
     away_.assign(plan_.ops.size(), 0);
@@ -77,7 +81,7 @@ class flow_executor {
     auto const t0 = clock::now();
     {
       std::vector<std::jthread> pool;
-      for (int w = 0; w < workers_; ++w) pool.emplace_back([this] { worker(); });
+      for (int w = 0; w < pool_size_; ++w) pool.emplace_back([this] { worker(); });
       try {
         seed();
         progress();
@@ -170,8 +174,9 @@ class flow_executor {
     auto const [error, busy] = call(t, spans);
     lk.lock();
     if (!body_done(t, error, busy)) return;
-    if (complete(i)) work_cv_.notify_all();
-    if (!comm_ready_.empty() || done_ == plan_.ops.size()) comm_cv_.notify_one();
+    bool const work = complete(i);
+    if (work && pool_size_ > 0) work_cv_.notify_all();
+    if (!comm_ready_.empty() || done_ == plan_.ops.size() || (work && caller_idle_)) comm_cv_.notify_one();
   }
   // Under lk, released while the body runs: a task stolen from another rank, on its scratch bytes.
   void run_stolen(std::unique_lock<std::mutex>& lk) {
@@ -297,7 +302,7 @@ class flow_executor {
     std::uint64_t op = no_op;
     {
       std::lock_guard lk(m_);
-      if (!failed_ && ready_.size() > static_cast<std::size_t>(idle_))
+      if (!failed_ && ready_.size() > static_cast<std::size_t>(idle_workers()))
         for (auto it = ready_.begin(); it != ready_.end(); ++it)
           if (steal_.movable[plan_.ops[*it].index]) {
             op = *it;
@@ -323,7 +328,7 @@ class flow_executor {
     ++held_;
     std::lock_guard lk(m_);
     stolen_ready_.push_back(std::move(*job));
-    work_cv_.notify_one();
+    if (pool_size_ > 0) work_cv_.notify_one();
   }
   // A thief's result: the written bytes into this rank's buffers, then the task completes here.
   void take_result(int thief, std::vector<std::byte> const& bytes) {
@@ -342,7 +347,7 @@ class flow_executor {
     if (asking_ || held_ > 0 || !victims_->may_ask(clock::now())) return false;
     {
       std::lock_guard lk(m_);
-      if (failed_ || idle_ == 0 || !ready_.empty()) return false;
+      if (failed_ || idle_workers() == 0 || !ready_.empty()) return false;
     }
     asking_ = true;
     steal_ch_->send(victims_->next(), steal_.request_tag, {});
@@ -392,6 +397,7 @@ class flow_executor {
           event |= all_done_;
         }
       }
+      if (caller_works_ && !failed && run_one()) event = true;
       if (event) {
         last_event = clock::now();
         continue;
@@ -399,12 +405,15 @@ class flow_executor {
       std::unique_lock lk(m_);
       auto const woken = [&] {
         return !comm_ready_.empty() || !stolen_done_.empty() || (failed_ ? running_ == 0 : done_ == plan_.ops.size() && !steal_.on) ||
-               (out_.status == run_outcome::threw && !abort_sent);
+               (out_.status == run_outcome::threw && !abort_sent) ||
+               (caller_works_ && !failed_ && (!ready_.empty() || !stolen_ready_.empty()));
       };
+      if (woken()) continue;
       if (!mpi_) {
         comm_cv_.wait(lk, woken);
-      } else if ((!reqs_.empty() || asking_) && idle_ > 0 && clock::now() - last_event < std::chrono::milliseconds(2)) {
-        // A worker has nothing to do until data arrives: poll without sleeping (its core is free).
+      } else if ((!reqs_.empty() || asking_) && idle_workers() > 0 && clock::now() - last_event < std::chrono::milliseconds(2)) {
+        // A worker (this thread, or one of the pool) has nothing to do until data arrives: poll without
+        // sleeping (its core is free).
         lk.unlock();
         std::this_thread::yield();
       } else {
@@ -413,6 +422,24 @@ class flow_executor {
       }
     }
   }
+  // The calling thread as a worker: runs the highest-priority ready task (or a stolen one); false when
+  // there is none. While it finds none it counts as an idle worker (for stealing).
+  bool run_one() {
+    std::unique_lock lk(m_);
+    if (failed_ || (ready_.empty() && stolen_ready_.empty())) {
+      caller_idle_ = true;
+      return false;
+    }
+    caller_idle_ = false;
+    if (!ready_.empty())
+      run_local(lk);
+    else
+      run_stolen(lk);
+    return true;
+  }
+  // Under m_: workers waiting for a task, the calling thread included while it finds none.
+  int idle_workers() const { return idle_ + (caller_works_ && caller_idle_ ? 1 : 0); }
+
   void enter_done_barrier() {
     comm::detail::check_mpi(MPI_Ibarrier(comm_, &done_barrier_), "MPI_Ibarrier (task_flow steal)");
     done_barrier_posted_ = true;
@@ -477,7 +504,8 @@ class flow_executor {
   std::vector<flow_task> const& tasks_;
   std::vector<std::string> const& names_;
   std::vector<std::span<std::byte>> const& buffers_;
-  int workers_;
+  bool caller_works_;  // the calling thread runs tasks between its MPI calls
+  int pool_size_;      // worker threads besides it
   MPI_Comm comm_;
   int ranks_;
   bool mpi_;
@@ -493,6 +521,7 @@ class flow_executor {
   std::size_t done_ = 0;
   int running_ = 0, idle_ = 0;
   bool failed_ = false, stop_ = false;
+  bool caller_idle_ = false;  // the calling thread (as a worker) found no task at its last look (run_one)
   run_outcome out_;
   // Communication thread only.
   std::vector<MPI_Request> reqs_, aborts_;
