@@ -48,6 +48,9 @@ struct flow_options {
   /// true: the calling thread only communicates, beside `workers` threads of the pool (lower latency for
   /// transfers when every worker computes, if the rank has a core to spare for it).
   bool progress_thread = false;
+  /// Device workers per rank (`dag/device.hpp`): one thread each, for tasks with a device body; the
+  /// `d`-th runs on device `d` of the Thrust device system. 0: host workers only.
+  int devices = 0;
 
   friend bool operator==(flow_options const&, flow_options const&) = default;
 };
@@ -63,6 +66,8 @@ struct flow_result {
   std::size_t tasks_stolen = 0;  ///< all ranks: tasks that ran on another rank than their placement's (steal_options)
   std::size_t resumed_from = 0;  ///< resumable runs: tasks of program order restored from a checkpoint, not run
   std::size_t cuts_saved = 0;    ///< resumable runs: cuts the checkpointer's trigger saved
+  std::size_t device_tasks = 0;  ///< by this rank's device workers
+  std::uint64_t device_bytes_in = 0, device_bytes_out = 0;  ///< this rank: copied to its devices, and back to host
 };
 
 }  // namespace strata::dag

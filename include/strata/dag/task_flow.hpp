@@ -9,6 +9,7 @@
 #include <strata/comm/solo.hpp>
 #include <strata/dag/access.hpp>
 #include <strata/dag/detail/flow_runtime.hpp>
+#include <strata/dag/device.hpp>
 #include <strata/dag/flow_error.hpp>
 #include <strata/dag/flow_options.hpp>
 #include <strata/dag/flow_placement.hpp>
@@ -95,6 +96,8 @@ class task_flow {
   explicit task_flow(flow_options options = {}, Placement placement = {}) : options_(options), placement_(placement) {
     if (options_.workers < 1)
       throw usage_error("dag::task_flow: needs at least one worker per rank, got " + std::to_string(options_.workers));
+    if (options_.devices < 0)
+      throw usage_error("dag::task_flow: flow_options::devices must be 0 or more, got " + std::to_string(options_.devices));
   }
 
   /// \brief Registers a contiguous buffer of trivially copyable `T` (`std::vector`, `thrust::host_vector`,
@@ -128,20 +131,24 @@ class task_flow {
   }
 
   /// \brief Submits a task: `fn` is called with `std::span<const T>` for each `read(h)` and `std::span<T>`
-  /// for each `write(h)` / `readwrite(h)`, in declaration order. Returns its id (program order).
+  /// for each `write(h)` / `readwrite(h)`, in declaration order. `on_device(f)` instead: a device worker
+  /// runs `f` with `device_view<const T>` / `device_view<T>`; `cpu_or_device(f, g)`: either kind of worker
+  /// (`dag/device.hpp`). Returns its id (program order).
   template <class Fn, class... A>
   task_id submit(task_options opt, Fn&& fn, A... accesses) {
     static_assert((detail::is_access<A>::value && ...),
                   "dag::task_flow::submit: after the task function pass only read(h), write(h) or readwrite(h)");
-    static_assert(std::invocable<std::decay_t<Fn>&, detail::access_span_t<A>...>,
-                  "dag::task_flow::submit: the task function must be callable with std::span<const T> for each "
-                  "read(h) and std::span<T> for each write(h) / readwrite(h), in the order they are declared");
     std::vector<data_access> acc = {data_access{accesses.handle.id(), A::mode}...};
     check_accesses(opt.name, acc);
-    auto body = [f = std::forward<Fn>(fn)](std::span<std::span<std::byte> const> b) mutable {
-      [&]<std::size_t... I>(std::index_sequence<I...>) { f(detail::typed_span<A>(b[I])...); }(std::index_sequence_for<A...>{});
-    };
-    return record(std::move(opt), std::move(acc), std::move(body));
+    using kind = detail::body_kind<std::remove_cvref_t<Fn>>;
+    detail::flow_body host, device;
+    if constexpr (kind::cpu && kind::device)
+      host = host_body<A...>(std::forward<Fn>(fn).cpu), device = device_body<A...>(std::forward<Fn>(fn).device);
+    else if constexpr (kind::device)
+      device = device_body<A...>(std::forward<Fn>(fn).fn);
+    else
+      host = host_body<A...>(std::forward<Fn>(fn));
+    return record(std::move(opt), std::move(acc), std::move(host), std::move(device));
   }
 
   /// \brief The inferred graph so far (edges: RAW with the handle's bytes, WAR and WAW with 0).
@@ -215,6 +222,8 @@ class task_flow {
       auto const res = segment(cut, end, has_value).run_checked(own);
       total.busy_s += res.busy_s, total.tasks_run += res.tasks_run, total.transfers += res.transfers;
       total.bytes_sent += res.bytes_sent, total.tasks_stolen += res.tasks_stolen;
+      total.device_tasks += res.device_tasks, total.device_bytes_in += res.device_bytes_in;
+      total.device_bytes_out += res.device_bytes_out;
       std::copy(res.rank_of.begin(), res.rank_of.end(), total.rank_of.begin() + static_cast<std::ptrdiff_t>(cut));
       cut = end;
       head = now, head.cut = cut, handles = now_handles, values = pack_home_values(comm.rank());
@@ -305,7 +314,7 @@ class task_flow {
       for (auto const& a : tasks_[t].accesses)
         if (writes(a.mode)) has_value[a.handle] = 1;
       auto const& node = graph_.at(t);
-      seg.record({node.name, node.cost.begin()->second}, tasks_[t].accesses, std::move(tasks_[t].body));
+      seg.record({node.name, node.cost.begin()->second}, tasks_[t].accesses, std::move(tasks_[t].body), std::move(tasks_[t].device_body));
     }
     return seg;
   }
@@ -346,7 +355,28 @@ class task_flow {
 
   // Dependency inference over the program order: RAW from the last writer, WAW from it, WAR from the
   // readers since; one edge per predecessor, carrying the bytes it produces for this task.
-  task_id record(task_options opt, std::vector<data_access> acc, detail::flow_body body) {
+  template <class... A, class F>
+  static detail::flow_body host_body(F&& fn) {
+    static_assert(std::invocable<std::decay_t<F>&, detail::access_span_t<A>...>,
+                  "dag::task_flow::submit: the task function must be callable with std::span<const T> for each "
+                  "read(h) and std::span<T> for each write(h) / readwrite(h), in the order they are declared");
+    return [f = std::forward<F>(fn)](std::span<std::span<std::byte> const> b) mutable {
+      [&]<std::size_t... I>(std::index_sequence<I...>) { f(detail::typed_span<A>(b[I])...); }(std::index_sequence_for<A...>{});
+    };
+  }
+  template <class... A, class F>
+  static detail::flow_body device_body(F&& fn) {
+    static_assert(std::invocable<std::decay_t<F>&, detail::access_device_view_t<A>...>,
+                  "dag::task_flow::submit: the device function must be callable with dag::device_view<const T> for each "
+                  "read(h) and dag::device_view<T> for each write(h) / readwrite(h), in the order they are declared");
+    return [f = std::forward<F>(fn)](std::span<std::span<std::byte> const> b) mutable {
+      [&]<std::size_t... I>(std::index_sequence<I...>) {
+        f(detail::typed_device_view<A>(b[I])...);
+      }(std::index_sequence_for<A...>{});
+    };
+  }
+
+  task_id record(task_options opt, std::vector<data_access> acc, detail::flow_body body, detail::flow_body device_body = {}) {
     if (!(opt.cost >= 0.0)) throw flow_error("dag::task_flow: task '" + opt.name + "' has a negative or NaN cost", opt.name, "");
     auto const t = graph_.add_task(opt.name, {{"cpu", opt.cost}});
     std::vector<std::pair<task_id, std::uint64_t>> preds;
@@ -373,7 +403,7 @@ class task_flow {
       }
     }
     for (auto const& [p, b] : preds) graph_.add_edge(p, t, b);
-    tasks_.push_back({std::move(acc), std::move(body)});
+    tasks_.push_back({std::move(acc), std::move(body), std::move(device_body)});
     return t;
   }
 
@@ -426,6 +456,13 @@ class task_flow {
         throw flow_error("dag::task_flow: placement '" + std::string(placement_.name()) + "' put task '" + names[t] +
                              "' on rank " + std::to_string(res.rank_of[t]) + " of " + std::to_string(ranks),
                          names[t], "");
+    if (options_.devices == 0)
+      for (task_id t = 0; t < tasks_.size(); ++t)
+        if (!tasks_[t].body)
+          throw flow_error("dag::task_flow: task '" + names[t] +
+                               "' has only a device body (on_device) but flow_options::devices is 0: give it device "
+                               "workers, or a host body too (cpu_or_device)",
+                           names[t], "");
     auto plan = detail::build_local_plan(me, ranks, res.rank_of, tasks_, data, detail::upward_ranks(graph_));
     bool const steal = options_.steal.enabled && comm != MPI_COMM_NULL && ranks > 1;
     detail::steal_setup setup;
@@ -434,7 +471,7 @@ class task_flow {
                static_cast<int>(plan.transfers) + 1};
     if (comm != MPI_COMM_NULL) check_tags(comm, plan.transfers + (steal ? 3 : 0));
     auto out = detail::flow_executor(plan, tasks_, names, buffers, options_.workers, comm, ranks, std::move(setup),
-                                     options_.progress_thread)
+                                     options_.progress_thread, options_.devices)
                    .run();
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     finish(elapsed, out);
@@ -445,6 +482,9 @@ class task_flow {
     res.tasks_run = out.tasks_run;
     res.transfers = plan.transfers;
     res.bytes_sent = plan.bytes_sent + out.steal_bytes_sent;
+    res.device_tasks = out.device_tasks;
+    res.device_bytes_in = out.device_bytes_in;
+    res.device_bytes_out = out.device_bytes_out;
     return res;
   }
 

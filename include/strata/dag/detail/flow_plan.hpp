@@ -20,10 +20,12 @@ namespace strata::dag::detail {
 /// The type-erased body of a task: one byte span per declared access, in declaration order.
 using flow_body = std::function<void(std::span<std::span<std::byte> const>)>;
 
-/// What the runtime needs of one submitted task.
+/// What the runtime needs of one submitted task: its host body and / or its device body (`device.hpp`:
+/// the same signature over raw device bytes); at least one is set.
 struct flow_task {
   std::vector<data_access> accesses;
   flow_body body;
+  flow_body device_body;
 };
 
 /// One local operation of a rank: a task it runs, or a transfer of one handle's bytes to / from a peer.

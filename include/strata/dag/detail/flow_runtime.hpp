@@ -6,6 +6,7 @@
 
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/access.hpp>
+#include <strata/dag/detail/flow_device.hpp>
 #include <strata/dag/detail/flow_plan.hpp>
 #include <strata/dag/detail/flow_steal.hpp>
 #include <strata/dag/flow_error.hpp>
@@ -43,6 +44,8 @@ struct run_outcome {
   std::size_t tasks_run = 0;                // local and stolen
   std::vector<std::uint64_t> stolen;        // tasks this rank ran for another rank
   std::uint64_t steal_bytes_sent = 0;       // inputs given away and results sent back
+  std::size_t device_tasks = 0;             // run by the device workers
+  std::uint64_t device_bytes_in = 0, device_bytes_out = 0;
 };
 
 /// Runs one rank's `local_plan`: `workers` threads take ready tasks by priority. The calling thread
@@ -50,7 +53,9 @@ struct run_outcome {
 /// by this one thread, so MPI_THREAD_FUNNELED suffices), never in a blocking MPI call. By default it is one
 /// of the workers: it runs one ready task between two rounds of tests (a pool of `workers - 1` threads
 /// beside it), and polls while it has no task and transfers are in flight; with `progress_thread` it only
-/// communicates (a pool of `workers`) and waits on a condition variable while the workers compute. A task that throws stops the rank and sends an abort message to every peer; then all
+/// communicates (a pool of `workers`) and waits on a condition variable while the workers compute.
+/// `devices` device workers run the tasks with a device body over the copies of `device_copies`
+/// (`flow_device.hpp`); host workers take only tasks with a host body. A task that throws stops the rank and sends an abort message to every peer; then all
 /// ranks drain their messages (sends completed, unexpected messages discarded, a non-blocking barrier)
 /// so that no rank is left waiting. `comm` is MPI_COMM_NULL for a single process without MPI.
 ///
@@ -67,14 +72,15 @@ class flow_executor {
 
   flow_executor(local_plan& plan, std::vector<flow_task> const& tasks, std::vector<std::string> const& task_names,
                 std::vector<std::span<std::byte>> const& buffers, int workers, MPI_Comm comm, int ranks, steal_setup steal = {},
-                bool progress_thread = false)
+                bool progress_thread = false, int devices = 0)
       : plan_(plan), tasks_(tasks), names_(task_names), buffers_(buffers), caller_works_(!progress_thread),
-        pool_size_(std::max(1, workers) - (progress_thread ? 0 : 1)), comm_(comm), ranks_(ranks),
+        pool_size_(std::max(1, workers) - (progress_thread ? 0 : 1)), devices_(std::max(0, devices)), comm_(comm), ranks_(ranks),
         mpi_(comm != MPI_COMM_NULL && ranks > 1), steal_(std::move(steal)) {
     if (comm_ != MPI_COMM_NULL) MPI_Comm_rank(comm_, &me_);
     steal_.on = steal_.on && mpi_;
     away_.assign(plan_.ops.size(), 0);
     if (steal_.on) steal_ch_.emplace(comm_), victims_.emplace(me_, ranks_);
+    if (devices_ > 0) dev_.emplace(buffers_.size(), devices_), ran_on_device_.assign(plan_.ops.size(), -1);
   }
 
   run_outcome run() {
@@ -82,6 +88,11 @@ class flow_executor {
     {
       std::vector<std::jthread> pool;
       for (int w = 0; w < pool_size_; ++w) pool.emplace_back([this] { worker(); });
+      if (devices_ > detail::visible_devices())
+        fail_here("(devices)", "flow_options::devices is " + std::to_string(devices_) + " but this process sees " +
+                                   std::to_string(detail::visible_devices()) + " device(s)");
+      else
+        for (int d = 0; d < devices_; ++d) pool.emplace_back([this, d] { device_worker(d); });
       try {
         seed();
         progress();
@@ -96,6 +107,7 @@ class flow_executor {
       work_cv_.notify_all();
     }  // workers joined
     if (mpi_) drain();
+    if (dev_) out_.device_bytes_in = dev_->bytes_in(), out_.device_bytes_out = dev_->bytes_out();
     out_.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
     return std::move(out_);
   }
@@ -128,6 +140,13 @@ class flow_executor {
   bool complete(std::uint32_t i) {
     bool work = false;
     ++done_;
+    if (dev_) {  // the host buffers it wrote hold the newest values: other device copies are stale
+      auto const& op = plan_.ops[i];
+      if (op.what == local_op::kind::recv) dev_->wrote(op.index, -1);
+      if (op.what == local_op::kind::task)
+        for (auto const& a : tasks_[op.index].accesses)
+          if (writes(a.mode)) dev_->wrote(a.handle, ran_on_device_[i]);
+    }
     for (auto n : plan_.ops[i].next)
       if (--plan_.ops[n].waiting == 0) {
         make_ready(n);
@@ -151,31 +170,64 @@ class flow_executor {
     std::unique_lock lk(m_);
     for (;;) {
       ++idle_;
-      work_cv_.wait(lk, [&] { return stop_ || (!failed_ && (!ready_.empty() || !stolen_ready_.empty())); });
+      work_cv_.wait(lk, [&] { return stop_ || (!failed_ && has_host_work()); });
       --idle_;
       if (stop_) return;
-      if (!ready_.empty())
-        run_local(lk);
+      if (auto const it = pick(false); it != ready_.end())
+        run_local(lk, it);
       else
         run_stolen(lk);
     }
   }
-  // Under lk, released while the body runs: the highest-priority ready task of this rank's plan.
-  void run_local(std::unique_lock<std::mutex>& lk) {
+  // A device worker: device d current on this thread, its copies freed on this thread at the end.
+  void device_worker(int d) {
+    try {
+      detail::use_device(d);
+    } catch (std::exception const& e) {
+      fail_here("(device " + std::to_string(d) + ")", e.what());
+    }
+    {
+      std::unique_lock lk(m_);
+      for (;;) {
+        work_cv_.wait(lk, [&] { return stop_ || (!failed_ && pick(true) != ready_.end()); });
+        if (stop_) break;
+        run_local(lk, pick(true), d);
+      }
+    }
+    dev_->release(d);
+  }
+  using ready_set = std::set<std::uint32_t, by_priority>;
+  // Under m_: the highest-priority ready task a host (device) worker can run; ready_.end() when none.
+  ready_set::iterator pick(bool device) {
+    for (auto it = ready_.end(); it != ready_.begin();) {
+      --it;
+      auto const& t = tasks_[plan_.ops[*it].index];
+      if (device ? static_cast<bool>(t.device_body) : static_cast<bool>(t.body)) return it;
+    }
+    return ready_.end();
+  }
+  // Under m_: a task for a host worker (ready here, or stolen).
+  bool has_host_work() { return !stolen_ready_.empty() || pick(false) != ready_.end(); }
+  // Under lk, released while the body runs: ready task `it` of this rank's plan, on the host (device < 0)
+  // or on device worker `device`.
+  void run_local(std::unique_lock<std::mutex>& lk, ready_set::iterator it, int device = -1) {
     thread_local std::vector<std::span<std::byte>> spans;
-    auto const top = std::prev(ready_.end());
-    auto const i = *top;
-    ready_.erase(top);
+    auto const i = *it;
+    ready_.erase(it);
     ++running_;
     lk.unlock();
     auto const t = plan_.ops[i].index;
     spans.clear();
-    for (auto const& a : tasks_[t].accesses) spans.push_back(buffers_[a.handle]);
-    auto const [error, busy] = call(t, spans);
+    auto const [error, busy] = device < 0 ? timed([&] {
+      for (auto const& a : tasks_[t].accesses) spans.push_back(buffers_[a.handle]);
+      tasks_[t].body(spans);
+    })
+                                          : timed([&] { run_on_device(device, t, spans); });
     lk.lock();
     if (!body_done(t, error, busy)) return;
+    if (device >= 0) ran_on_device_[i] = device, ++out_.device_tasks;
     bool const work = complete(i);
-    if (work && pool_size_ > 0) work_cv_.notify_all();
+    if (work && pool_size_ + devices_ > 0) work_cv_.notify_all();
     if (!comm_ready_.empty() || done_ == plan_.ops.size() || (work && caller_idle_)) comm_cv_.notify_one();
   }
   // Under lk, released while the body runs: a task stolen from another rank, on its scratch bytes.
@@ -184,7 +236,7 @@ class flow_executor {
     stolen_ready_.pop_front();
     ++running_;
     lk.unlock();
-    auto const [error, busy] = call(job.task, job.spans);
+    auto const [error, busy] = timed([&] { tasks_[job.task].body(job.spans); });
     if (error.empty()) steal_message::seal_result(job, tasks_[job.task]);
     lk.lock();
     if (!body_done(job.task, error, busy)) return;
@@ -192,12 +244,23 @@ class flow_executor {
     stolen_done_.push_back(std::move(job));
     comm_cv_.notify_one();
   }
-  // Runs task t's body; returns what it threw ("" when nothing) and the seconds it took.
-  std::pair<std::string, double> call(std::size_t t, std::span<std::span<std::byte> const> spans) {
+  // Task t on device worker d: its handles' device copies (copied in where stale), the device body, the
+  // device's work finished, what it wrote copied back to the host buffers.
+  void run_on_device(int d, std::size_t t, std::vector<std::span<std::byte>>& spans) {
+    auto const& acc = tasks_[t].accesses;
+    for (auto const& a : acc) spans.push_back(dev_->acquire(d, a.handle, buffers_[a.handle], reads(a.mode)));
+    tasks_[t].device_body(spans);
+    detail::finish_device_work();
+    for (auto const& a : acc)
+      if (writes(a.mode)) dev_->write_back(d, a.handle, buffers_[a.handle]);
+  }
+  // Runs a task body; returns what it threw ("" when nothing) and the seconds it took.
+  template <class Body>
+  std::pair<std::string, double> timed(Body&& body) {
     std::string error;
     auto const b0 = clock::now();
     try {
-      tasks_[t].body(spans);
+      body();
     } catch (std::exception const& e) {
       error = e.what();
       if (error.empty()) error = "(empty what())";
@@ -304,7 +367,7 @@ class flow_executor {
       std::lock_guard lk(m_);
       if (!failed_ && ready_.size() > static_cast<std::size_t>(idle_workers()))
         for (auto it = ready_.begin(); it != ready_.end(); ++it)
-          if (steal_.movable[plan_.ops[*it].index]) {
+          if (steal_.movable[plan_.ops[*it].index] && tasks_[plan_.ops[*it].index].body) {  // a host body: the thief's host runs it
             op = *it;
             away_[*it] = 1;
             ready_.erase(it);
@@ -328,7 +391,7 @@ class flow_executor {
     ++held_;
     std::lock_guard lk(m_);
     stolen_ready_.push_back(std::move(*job));
-    if (pool_size_ > 0) work_cv_.notify_one();
+    if (pool_size_ > 0) work_cv_.notify_all();  // notify_one could wake a device worker, which cannot take it
   }
   // A thief's result: the written bytes into this rank's buffers, then the task completes here.
   void take_result(int thief, std::vector<std::byte> const& bytes) {
@@ -347,7 +410,7 @@ class flow_executor {
     if (asking_ || held_ > 0 || !victims_->may_ask(clock::now())) return false;
     {
       std::lock_guard lk(m_);
-      if (failed_ || idle_workers() == 0 || !ready_.empty()) return false;
+      if (failed_ || idle_workers() == 0 || pick(false) != ready_.end()) return false;
     }
     asking_ = true;
     steal_ch_->send(victims_->next(), steal_.request_tag, {});
@@ -406,7 +469,7 @@ class flow_executor {
       auto const woken = [&] {
         return !comm_ready_.empty() || !stolen_done_.empty() || (failed_ ? running_ == 0 : done_ == plan_.ops.size() && !steal_.on) ||
                (out_.status == run_outcome::threw && !abort_sent) ||
-               (caller_works_ && !failed_ && (!ready_.empty() || !stolen_ready_.empty()));
+               (caller_works_ && !failed_ && has_host_work());
       };
       if (woken()) continue;
       if (!mpi_) {
@@ -426,13 +489,13 @@ class flow_executor {
   // there is none. While it finds none it counts as an idle worker (for stealing).
   bool run_one() {
     std::unique_lock lk(m_);
-    if (failed_ || (ready_.empty() && stolen_ready_.empty())) {
+    if (failed_ || !has_host_work()) {
       caller_idle_ = true;
       return false;
     }
     caller_idle_ = false;
-    if (!ready_.empty())
-      run_local(lk);
+    if (auto const it = pick(false); it != ready_.end())
+      run_local(lk, it);
     else
       run_stolen(lk);
     return true;
@@ -505,7 +568,8 @@ class flow_executor {
   std::vector<std::string> const& names_;
   std::vector<std::span<std::byte>> const& buffers_;
   bool caller_works_;  // the calling thread runs tasks between its MPI calls
-  int pool_size_;      // worker threads besides it
+  int pool_size_;      // host worker threads besides it
+  int devices_;        // device workers
   MPI_Comm comm_;
   int ranks_;
   bool mpi_;
@@ -515,6 +579,8 @@ class flow_executor {
   std::mutex m_;
   std::condition_variable work_cv_, comm_cv_;
   std::set<std::uint32_t, by_priority> ready_{by_priority{&plan_.ops}};
+  std::optional<device_copies> dev_;  // with device workers
+  std::vector<int> ran_on_device_;     // per op: the device that ran the task (-1: a host worker, or elsewhere)
   std::vector<std::uint32_t> comm_ready_;
   std::deque<stolen_task> stolen_ready_;  // stolen here, for the workers
   std::vector<stolen_task> stolen_done_;  // run here, results to send back
