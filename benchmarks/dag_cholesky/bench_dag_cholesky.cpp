@@ -7,6 +7,8 @@
 //    submission to the end of run() on the slowest rank, as StarPU's;
 //  - strata dynamic + steal: the same with flow_options::steal on (a rank whose workers have no ready task
 //    takes one of a busier rank's; the tasks stolen are reported);
+//  - strata dynamic, progress thread: the same with flow_options::progress_thread (the calling thread
+//    only communicates, beside --workers worker threads; by default it is one of the workers);
 //  - strata HEFT, strata eager, strata round robin: the placement computed ahead with the
 //    calibrated kernel costs, run by strata::dag::execute over the P MPI ranks (one thread each);
 //  - StarPU dmda, StarPU eager (when built with StarPU): the same tasks and kernels, one StarPU
@@ -132,7 +134,9 @@ int main(int argc, char** argv) {
   strata::comm::mpi world{MPI_COMM_WORLD};
   int const me = world.rank(), P = world.size(), cores = P * workers;
 
-  std::vector<std::string> scheds = {"strata_dynamic", "strata_dynamic_steal", "strata_heft", "strata_eager", "strata_round_robin"};
+  std::vector<std::string> scheds = {"strata_dynamic", "strata_dynamic_steal", "strata_dynamic_progress_thread", "strata_heft", "strata_eager",
+                                     "strata_round_robin"};
+  std::size_t const strata_scheds = scheds.size();
   std::string starpu_status;
 #if STRATA_BENCH_HAVE_STARPU
   if (no_starpu) {
@@ -177,7 +181,9 @@ int main(int argc, char** argv) {
                          "makespan barrier to barrier";
   compared += "; strata_dynamic_steal: strata_dynamic with flow_options::steal on (idle ranks take ready tasks of busy ones, "
               "default max_bytes)";
-  if (scheds.size() > 5)
+  compared += "; strata_dynamic_progress_thread: strata_dynamic with flow_options::progress_thread (the calling thread of each rank "
+              "only communicates, beside the workers: workers + 1 threads per rank; by default the caller is one of the workers)";
+  if (scheds.size() > strata_scheds)
     compared += "; starpu_*: one process (rank 0) with " + std::to_string(cores) +
                 " StarPU CPU workers, tiles in shared memory, the other ranks asleep, makespan from the first submission "
                 "to starpu_task_wait_for_all(); same tasks, same kernels";
@@ -224,10 +230,11 @@ int main(int argc, char** argv) {
         auto const& s = scheds[(k + static_cast<std::size_t>(rep)) % scheds.size()];
         bool const check = rep == 0;
         auto& rr = runs[s];
-        if (s == "strata_dynamic" || s == "strata_dynamic_steal") {
+        if (s.starts_with("strata_dynamic")) {
           world.barrier();
           auto const t0 = std::chrono::steady_clock::now();
-          strata::dag::task_flow<> flow{{.workers = workers, .steal = {.enabled = s == "strata_dynamic_steal"}}};
+          strata::dag::task_flow<> flow{
+              {.workers = workers, .steal = {.enabled = s == "strata_dynamic_steal"}, .progress_thread = s == "strata_dynamic_progress_thread"}};
           tiled::submit(flow, store, costs, P);
           auto const res = flow.run(world);
           double const took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

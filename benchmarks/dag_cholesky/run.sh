@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs bench_dag_cholesky on NP (default 2) MPI ranks: strata dynamic (task flow, WORKERS threads per rank,
-# default 1), the same with work stealing, strata HEFT / eager / round robin over MPI and,
+# default 1), the same with work stealing and with a progress thread, strata HEFT / eager / round robin over MPI and,
 # when built with StarPU, StarPU dmda / eager with NP CPU workers, side by side in one run; plots
 # makespan and makespan / lower bound.
 #   benchmarks/dag_cholesky/run.sh BUILD_DIR [OUT_DIR] [extra args]
@@ -22,7 +22,7 @@ export STARPU_SILENT=${STARPU_SILENT:-1} STARPU_WORKERS_NOBIND=${STARPU_WORKERS_
 csv="$out/dag_cholesky.csv"
 col() { head -1 "$csv" | tr ',' '\n' | grep -nx "$1" | cut -d: -f1; }
 ms="" ratio="" best=""
-for s in strata_dynamic strata_dynamic_steal strata_heft strata_eager strata_round_robin starpu_dmda starpu_eager; do
+for s in strata_dynamic strata_dynamic_steal strata_dynamic_progress_thread strata_heft strata_eager strata_round_robin starpu_dmda starpu_eager; do
   c=$(col "${s}_ms" || true)
   [ -n "$c" ] || continue
   title=${s//_/ }

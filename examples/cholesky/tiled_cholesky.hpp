@@ -71,8 +71,9 @@ inline std::vector<double> initial_tile(int i, int j, int b, int n) {
   return t;
 }
 
-// Row-major b x b kernels.
-inline void potrf(double* a, int b) {
+// Row-major b x b kernels. Not inlined: every caller (strata's task bodies, StarPU's codelets in
+// benchmarks/dag_cholesky, the calibration) runs the same machine code, so a comparison times the runtimes.
+[[gnu::noinline]] inline void potrf(double* a, int b) {
   for (int j = 0; j < b; ++j) {
     double d = a[j * b + j];
     for (int k = 0; k < j; ++k) d -= a[j * b + k] * a[j * b + k];
@@ -87,7 +88,7 @@ inline void potrf(double* a, int b) {
   }
 }
 // X L^T = A, X overwrites A.
-inline void trsm(double const* l, double* a, int b) {
+[[gnu::noinline]] inline void trsm(double const* l, double* a, int b) {
   for (int r = 0; r < b; ++r)
     for (int c = 0; c < b; ++c) {
       double v = a[r * b + c];
@@ -96,7 +97,7 @@ inline void trsm(double const* l, double* a, int b) {
     }
 }
 // C -= A B^T
-inline void gemm_nt(double const* x, double const* y, double* c, int b) {
+[[gnu::noinline]] inline void gemm_nt(double const* x, double const* y, double* c, int b) {
   for (int r = 0; r < b; ++r)
     for (int q = 0; q < b; ++q) {
       double v = 0.0;
