@@ -67,6 +67,7 @@ struct flow_result {
   std::size_t resumed_from = 0;  ///< resumable runs: tasks of program order restored from a checkpoint, not run
   std::size_t cuts_saved = 0;    ///< resumable runs: cuts the checkpointer's trigger saved
   std::size_t device_tasks = 0;  ///< by this rank's device workers
+  std::size_t steal_requests = 0;  ///< this rank: requests for a task it sent to peers (steal_options)
   std::uint64_t device_bytes_in = 0, device_bytes_out = 0;  ///< this rank: copied to its devices, and back to host
 };
 

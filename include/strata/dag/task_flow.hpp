@@ -222,7 +222,7 @@ class task_flow {
       auto const res = segment(cut, end, has_value).run_checked(own);
       total.busy_s += res.busy_s, total.tasks_run += res.tasks_run, total.transfers += res.transfers;
       total.bytes_sent += res.bytes_sent, total.tasks_stolen += res.tasks_stolen;
-      total.device_tasks += res.device_tasks, total.device_bytes_in += res.device_bytes_in;
+      total.device_tasks += res.device_tasks, total.device_bytes_in += res.device_bytes_in, total.steal_requests += res.steal_requests;
       total.device_bytes_out += res.device_bytes_out;
       std::copy(res.rank_of.begin(), res.rank_of.end(), total.rank_of.begin() + static_cast<std::ptrdiff_t>(cut));
       cut = end;
@@ -483,6 +483,7 @@ class task_flow {
     res.transfers = plan.transfers;
     res.bytes_sent = plan.bytes_sent + out.steal_bytes_sent;
     res.device_tasks = out.device_tasks;
+    res.steal_requests = out.steal_requests;
     res.device_bytes_in = out.device_bytes_in;
     res.device_bytes_out = out.device_bytes_out;
     return res;

@@ -108,9 +108,11 @@ TEST_CASE("task_flow steal: idle ranks take tasks placed on rank 0; values bit-i
   CHECK(res.tasks_run == static_cast<std::size_t>(std::count(res.rank_of.begin(), res.rank_of.end(), me)));
   if (P == 1) CHECK(res.tasks_stolen == 0);
   if (P > 1) CHECK(res.tasks_stolen > 0);
+  auto const requests = sum(world, res.steal_requests);
+  if (P > 1) CHECK(requests >= res.tasks_stolen);  // every stolen task was asked for
   if (me == 0)
-    std::printf("steal n=%d: %zu of %zu tasks stolen; makespan %.1f ms without stealing, %.1f ms with\n", P, res.tasks_stolen, tasks,
-                base.makespan_s * 1e3, res.makespan_s * 1e3);
+    std::printf("steal n=%d: %zu of %zu tasks stolen, %llu requests; makespan %.1f ms without stealing, %.1f ms with\n", P,
+                res.tasks_stolen, tasks, static_cast<unsigned long long>(requests), base.makespan_s * 1e3, res.makespan_s * 1e3);
 }
 
 TEST_CASE("task_flow steal: the version checks of a random program hold with stealing", "[dag][flow][steal][mpi]") {

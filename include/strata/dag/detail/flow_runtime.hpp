@@ -45,6 +45,7 @@ struct run_outcome {
   std::vector<std::uint64_t> stolen;        // tasks this rank ran for another rank
   std::uint64_t steal_bytes_sent = 0;       // inputs given away and results sent back
   std::size_t device_tasks = 0;             // run by the device workers
+  std::size_t steal_requests = 0;           // sent by this rank
   std::uint64_t device_bytes_in = 0, device_bytes_out = 0;
 };
 
@@ -413,6 +414,7 @@ class flow_executor {
       if (failed_ || idle_workers() == 0 || pick(false) != ready_.end()) return false;
     }
     asking_ = true;
+    ++out_.steal_requests;
     steal_ch_->send(victims_->next(), steal_.request_tag, {});
     return true;
   }
