@@ -24,6 +24,10 @@ function(strata_add_program name)
   endif()
 endfunction()
 
+# The prefix that makes a test command pass only when it exits with 0 and prints a line matching a
+# regular expression: ${STRATA_EXPECT_OUTPUT} "<regex>" <command> [args...] (cmake/expect_output.sh).
+set(STRATA_EXPECT_OUTPUT bash ${CMAKE_CURRENT_LIST_DIR}/expect_output.sh)
+
 # strata_add_mpi_test(<name> COMMAND <exe> [args...] [NP 1 2 4] [TIMEOUT s] [PASS_REGEX r] [LABELS l])
 # Registers one CTest test per process count, run under the real mpiexec.
 function(strata_add_mpi_test name)
@@ -38,16 +42,18 @@ function(strata_add_mpi_test name)
   if(TARGET ${exe})
     set(exe $<TARGET_FILE:${exe}>)
   endif()
+  # With PASS_REGEX: the output must match and the exit status be 0 (strata_expect_output).
+  set(expect "")
+  if(arg_PASS_REGEX)
+    set(expect ${STRATA_EXPECT_OUTPUT} "${arg_PASS_REGEX}")
+  endif()
   foreach(np IN LISTS arg_NP)
     add_test(NAME ${name}.np${np}
-      COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${STRATA_MPIEXEC_FLAGS}
+      COMMAND ${expect} ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${STRATA_MPIEXEC_FLAGS}
               ${exe} ${arg_COMMAND})
     set_tests_properties(${name}.np${np} PROPERTIES
       TIMEOUT ${arg_TIMEOUT} ENVIRONMENT "${STRATA_TEST_ENV}" PROCESSORS ${np}
       LABELS "mpi;${arg_LABELS}")
-    if(arg_PASS_REGEX)
-      set_tests_properties(${name}.np${np} PROPERTIES PASS_REGULAR_EXPRESSION "${arg_PASS_REGEX}")
-    endif()
   endforeach()
 endfunction()
 

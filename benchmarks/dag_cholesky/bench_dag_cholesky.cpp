@@ -145,6 +145,10 @@ int main(int argc, char** argv) {
     scheds.push_back("starpu_dmda");
     scheds.push_back("starpu_eager");
     starpu_status = starpu_chol::version() + ": dmda and eager with " + std::to_string(cores) + " CPU workers in one process";
+#if STRATA_BENCH_HAVE_STARPU_MPI
+    scheds.push_back("starpu_mpi_eager");
+    starpu_status += "; StarPU-MPI eager with " + std::to_string(P) + " ranks x " + std::to_string(workers) + " CPU workers";
+#endif
     setenv("STARPU_SILENT", "1", 0);
     setenv("STARPU_WORKERS_NOBIND", "1", 0);  // strata's ranks are not pinned either (run.sh: --bind-to none)
   }
@@ -187,6 +191,10 @@ int main(int argc, char** argv) {
     compared += "; starpu_*: one process (rank 0) with " + std::to_string(cores) +
                 " StarPU CPU workers, tiles in shared memory, the other ranks asleep, makespan from the first submission "
                 "to starpu_task_wait_for_all(); same tasks, same kernels";
+  if (std::ranges::find(scheds, "starpu_mpi_eager") != scheds.end())
+    compared += "; starpu_mpi_eager: StarPU-MPI over the " + std::to_string(P) + " ranks, " + std::to_string(workers) +
+                " CPU workers each plus StarPU-MPI's communication thread, tiles owned by the same homes as strata's (2D block-cyclic), "
+                "owner computes, makespan first insertion to starpu_task_wait_for_all(), slowest rank";
   j["compared"] = compared;
   j["kernel_seconds"] = {{"potrf", costs.potrf}, {"trsm", costs.trsm}, {"syrk", costs.syrk}, {"gemm", costs.gemm}};
   if (me == 0) {
@@ -210,7 +218,7 @@ int main(int argc, char** argv) {
 
   auto const pf = strata::dag::platform::uniform(P);
   auto const pf_cores = strata::dag::platform::uniform(cores);
-  double last_ratio = -1.0, last_steal_ratio = -1.0;
+  double last_ratio = -1.0, last_steal_ratio = -1.0, last_mpi_ratio = -1.0;
   std::string stolen_line = "strata_dynamic_steal: tasks stolen (median):";
   int last_tiles = 0;
   bool strata_ok = true, starpu_ok = true;
@@ -261,6 +269,22 @@ int main(int argc, char** argv) {
             strata_ok &= bad == 0;
           }
         }
+#if STRATA_BENCH_HAVE_STARPU_MPI
+        else if (s == "starpu_mpi_eager") {
+          tiled::tile_store mstore(t, b);
+          auto const r = starpu_chol::run_mpi(mstore, costs, "eager", workers, world.native());
+          rr.makespan.push_back(world.all_reduce(r.makespan_s, strata::comm::reduce_op::max));
+          rr.busy.push_back(world.all_reduce(r.busy_s, strata::comm::reduce_op::sum));
+          rr.init.push_back(r.init_s);
+          if (r.workers != workers) std::fprintf(stderr, "warning: StarPU-MPI started %d CPU workers, asked for %d\n", r.workers, workers);
+          if (check) {
+            rr.residual = tiled::gathered_residual(world, mstore);
+            int bad = me == 0 && !(rr.residual < residual_limit);
+            world.broadcast(std::as_writable_bytes(std::span(&bad, 1)), 0);
+            starpu_ok &= bad == 0;
+          }
+        }
+#endif
 #if STRATA_BENCH_HAVE_STARPU
         else {
           if (me == 0) {
@@ -316,6 +340,8 @@ int main(int argc, char** argv) {
     csv << '\n';
     std::printf("\n");
     std::fflush(stdout);
+    if (runs.contains("starpu_mpi_eager"))
+      last_mpi_ratio = median(runs["strata_dynamic"].makespan) / median(runs["starpu_mpi_eager"].makespan);
     if (runs.contains("starpu_eager")) last_ratio = median(runs["strata_dynamic"].makespan) / median(runs["starpu_eager"].makespan);
     if (runs.contains("starpu_eager"))
       last_steal_ratio = median(runs["strata_dynamic_steal"].makespan) / median(runs["starpu_eager"].makespan);
@@ -328,12 +354,15 @@ int main(int argc, char** argv) {
     std::ofstream(out + ".json") << j.dump(2) << '\n';
     std::printf(strata_ok ? "strata factor ok (every placement, residual < 1e-10)\n" : "strata factor WRONG\n");
 #if STRATA_BENCH_HAVE_STARPU
-    if (!no_starpu) std::printf(starpu_ok ? "StarPU factor ok (dmda and eager, residual < 1e-10)\n" : "StarPU factor WRONG\n");
+    if (!no_starpu) std::printf(starpu_ok ? "StarPU factor ok (every StarPU scheduler, residual < 1e-10)\n" : "StarPU factor WRONG\n");
 #endif
     std::printf("%s\n", stolen_line.c_str());
     std::printf("wrote %s.json %s.csv\n", out.c_str(), out.c_str());
     if (last_steal_ratio > 0)
       std::printf("strata steal/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_steal_ratio);
+    if (last_mpi_ratio > 0)
+      std::printf("strata/starpu_mpi_eager median makespan at %d tiles: %.3f (distributed, %d ranks x %d workers each)\n", last_tiles,
+                  last_mpi_ratio, P, workers);
     if (last_ratio > 0) std::printf("strata/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_ratio);
   }
   return strata_ok && starpu_ok ? 0 : 1;

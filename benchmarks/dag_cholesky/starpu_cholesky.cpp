@@ -3,6 +3,9 @@
 #include "starpu_cholesky.hpp"
 
 #include <starpu.h>
+#if STRATA_BENCH_HAVE_STARPU_MPI
+#include <starpu_mpi.h>
+#endif
 
 #include <array>
 #include <chrono>
@@ -185,5 +188,76 @@ result run(int tiles, int b, tiled::kernel_costs const& costs, std::string const
   }
   return r;
 }
+
+#if STRATA_BENCH_HAVE_STARPU_MPI
+result run_mpi(tiled::tile_store& store, tiled::kernel_costs const& costs, std::string const& sched, int ncpu, MPI_Comm comm) {
+  result r;
+  g_costs = costs;
+  g_busy.fill(0.0);
+  setenv("STARPU_SCHED", sched.c_str(), 1);
+  setenv("STARPU_NCPU", std::to_string(ncpu).c_str(), 1);
+  starpu_conf conf;
+  starpu_conf_init(&conf);
+  conf.ncuda = 0;
+  conf.nopencl = 0;
+  auto const i0 = steady::now();
+  if (int const rc = starpu_mpi_init_conf(nullptr, nullptr, 0, comm, &conf); rc != 0)
+    throw std::runtime_error("starpu_mpi_init_conf failed: " + std::to_string(rc));
+  r.init_s = std::chrono::duration<double>(steady::now() - i0).count();
+  r.workers = static_cast<int>(starpu_cpu_worker_get_count());
+  int me = 0, ranks = 1;
+  MPI_Comm_rank(comm, &me);
+  MPI_Comm_size(comm, &ranks);
+
+  int const tiles = store.tiles, b = store.b, n = tiles * b;
+  codelets cls;
+  std::vector<starpu_data_handle_t> h(static_cast<std::size_t>(tiles * tiles), nullptr);
+  std::vector<bool> touched(h.size(), false);
+  auto idx = [&](int i, int j) { return static_cast<std::size_t>(i * tiles + j); };
+  for (int i = 0; i < tiles; ++i)
+    for (int j = 0; j <= i; ++j) {
+      int const owner = tiled::tile_home(i, j, ranks);
+      auto* home = owner == me ? store.at(i, j).data() : nullptr;  // elsewhere StarPU allocates on arrival
+      starpu_matrix_data_register(&h[idx(i, j)], home ? STARPU_MAIN_RAM : -1, reinterpret_cast<uintptr_t>(home), static_cast<uint32_t>(b),
+                                  static_cast<uint32_t>(b), static_cast<uint32_t>(b), sizeof(double));
+      starpu_mpi_data_register_comm(h[idx(i, j)], static_cast<starpu_mpi_tag_t>(idx(i, j)), owner, comm);
+    }
+  std::deque<tile_arg> args;  // live until the end of the run (STARPU_CL_ARGS_NFREE)
+  auto insert = [&](int kind, int i, int j, std::vector<starpu_data_handle_t> const& in) {
+    args.push_back({i, j, b, n, !touched[idx(i, j)]});
+    touched[idx(i, j)] = true;
+    auto* arg = &args.back();
+    int rc = 0;
+    auto const out = h[idx(i, j)];
+    if (in.empty())
+      rc = starpu_mpi_task_insert(comm, &cls.cl[kind], STARPU_RW, out, STARPU_CL_ARGS_NFREE, arg, sizeof(tile_arg), 0);
+    else if (in.size() == 1)
+      rc = starpu_mpi_task_insert(comm, &cls.cl[kind], STARPU_R, in[0], STARPU_RW, out, STARPU_CL_ARGS_NFREE, arg, sizeof(tile_arg), 0);
+    else
+      rc = starpu_mpi_task_insert(comm, &cls.cl[kind], STARPU_R, in[0], STARPU_R, in[1], STARPU_RW, out, STARPU_CL_ARGS_NFREE, arg,
+                                  sizeof(tile_arg), 0);
+    if (rc != 0) throw std::runtime_error("starpu_mpi_task_insert failed: " + std::to_string(rc));
+    r.tasks += tiled::tile_home(i, j, ranks) == me ? 1 : 0;
+  };
+  starpu_mpi_barrier(comm);
+  auto const t0 = steady::now();
+  for (int k = 0; k < tiles; ++k) {
+    insert(0, k, k, {});
+    for (int i = k + 1; i < tiles; ++i) insert(1, i, k, {h[idx(k, k)]});
+    for (int i = k + 1; i < tiles; ++i) {
+      insert(2, i, i, {h[idx(i, k)]});
+      for (int j = k + 1; j < i; ++j) insert(3, i, j, {h[idx(i, k)], h[idx(j, k)]});
+    }
+  }
+  starpu_task_wait_for_all();
+  r.makespan_s = std::chrono::duration<double>(steady::now() - t0).count();
+  starpu_mpi_wait_for_all(comm);  // every rank's sends done before the handles go
+  for (auto& x : h)
+    if (x != nullptr) starpu_data_unregister(x);  // an owner's value back in its tile of `store`
+  for (double v : g_busy) r.busy_s += v;
+  starpu_mpi_shutdown();
+  return r;
+}
+#endif
 
 }  // namespace starpu_chol

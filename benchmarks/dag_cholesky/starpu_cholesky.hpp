@@ -4,6 +4,8 @@
 
 #include "../../examples/cholesky/tiled_cholesky.hpp"
 
+#include <mpi.h>
+
 #include <string>
 
 namespace starpu_chol {
@@ -26,6 +28,18 @@ struct result {
 /// calibrated `costs` (a STARPU_COMMON cost function), so dmda sees the same costs as strata's HEFT.
 /// starpu_init / starpu_shutdown around each call: no StarPU thread outlives the run.
 result run(int tiles, int b, tiled::kernel_costs const& costs, std::string const& sched, int ncpu, bool check);
+
+#if STRATA_BENCH_HAVE_STARPU_MPI
+/// The same with StarPU-MPI over `comm` (collective): each rank `ncpu` CPU workers plus StarPU-MPI's
+/// communication thread, every tile registered on every rank with its owner `tiled::tile_home` (the
+/// homes of strata's flow) and tag = its index, tasks inserted on every rank with
+/// `starpu_mpi_task_insert` (owner computes: the rank owning the updated tile runs the task; the
+/// inputs travel as StarPU-MPI sends them). Makespan: first insertion to `starpu_task_wait_for_all`,
+/// this rank (the caller takes the maximum); busy: this rank's workers. Afterwards each tile's value
+/// is in `store` on its owner (for `tiled::gathered_residual`). starpu_mpi_init_conf /
+/// starpu_mpi_shutdown around each call (MPI itself stays initialised).
+result run_mpi(tiled::tile_store& store, tiled::kernel_costs const& costs, std::string const& sched, int ncpu, MPI_Comm comm);
+#endif
 
 /// "StarPU x.y.z" of the library linked in.
 std::string version();
