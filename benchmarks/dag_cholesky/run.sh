@@ -34,7 +34,7 @@ gnuplot <<GP
 set terminal pngcairo size 1500,520 noenhanced
 set output '$out/dag_cholesky.png'
 set datafile separator ','
-set multiplot layout 1,3 title 'tiled Cholesky, b = 64, ${NP:-2} ranks x ${WORKERS:-1} workers (strata static: NP MPI ranks; StarPU: NP x WORKERS CPU workers in one process)'
+set multiplot layout 1,3 title 'tiled Cholesky, b = 64, ${NP:-2} ranks x ${WORKERS:-1} workers (strata: NP MPI ranks; StarPU dmda / eager: NP x WORKERS CPU workers in one process; StarPU-MPI: NP ranks x WORKERS)'
 set xlabel 'tiles per dimension'; set grid
 set title 'makespan, median of runs'
 set ylabel 'ms'; set logscale y; set key top left

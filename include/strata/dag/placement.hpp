@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <concepts>
 #include <cstddef>
+#include <iterator>
 #include <limits>
 #include <numeric>
+#include <queue>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -112,11 +114,14 @@ class list_scheduler {
     auto const& b = busy_[static_cast<std::size_t>(r)];
     double const d = cost(t, r);
     if (!insertion) return std::max(ready, b.empty() ? 0.0 : b.back().second);
-    double prev_end = 0.0;
-    for (auto const& [s, f] : b) {
+    // The intervals of one rank do not overlap, so sorted by start they are sorted by finish too: no gap
+    // before the first interval ending after `ready` can hold the task (skipped in O(log n)).
+    auto const first = std::ranges::partition_point(b, [&](auto const& iv) { return iv.second <= ready; });
+    double prev_end = first == b.begin() ? 0.0 : std::prev(first)->second;
+    for (auto it = first; it != b.end(); ++it) {
       double const start = std::max(ready, prev_end);
-      if (start + d <= s) return start;
-      prev_end = std::max(prev_end, f);
+      if (start + d <= it->first) return start;
+      prev_end = std::max(prev_end, it->second);
     }
     return std::max(ready, prev_end);
   }
@@ -193,16 +198,17 @@ struct heft {
       }
       up[t] = mean_cost + tail;
     }
-    // Ready-list scheduling by decreasing upward rank: always a valid dependency order.
+    // Ready-list scheduling by decreasing upward rank (ties: lowest id), the ready tasks in a binary
+    // heap: always a valid dependency order.
     std::vector<std::size_t> waiting(g.size());
     for (auto const& e : g.edges()) ++waiting[e.to];
-    std::vector<task_id> ready;
+    auto const lower = [&](task_id a, task_id b) { return up[a] != up[b] ? up[a] < up[b] : a > b; };
+    std::priority_queue<task_id, std::vector<task_id>, decltype(lower)> ready(lower);
     for (task_id t = 0; t < g.size(); ++t)
-      if (waiting[t] == 0) ready.push_back(t);
+      if (waiting[t] == 0) ready.push(t);
     while (!ready.empty()) {
-      auto const pick = std::ranges::max_element(ready, [&](task_id a, task_id b) { return up[a] != up[b] ? up[a] < up[b] : a > b; });
-      task_id const t = *pick;
-      ready.erase(pick);
+      task_id const t = ready.top();
+      ready.pop();
       int best = -1;
       double best_start = 0.0, best_finish = std::numeric_limits<double>::infinity();
       for (int r = 0; r < P; ++r) {
@@ -213,7 +219,7 @@ struct heft {
       if (best < 0) s.no_room(t);
       s.commit(t, best, best_start);
       for (auto ei : g.out_edges(t))
-        if (--waiting[g.edges()[ei].to] == 0) ready.push_back(g.edges()[ei].to);
+        if (--waiting[g.edges()[ei].to] == 0) ready.push(g.edges()[ei].to);
     }
     return std::move(s).result();
   }
