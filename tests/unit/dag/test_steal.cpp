@@ -4,6 +4,7 @@
 
 #include <strata/dag/task_flow.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -38,4 +39,24 @@ TEST_CASE("steal: without MPI the option changes nothing", "[dag][flow][steal]")
   CHECK(res.tasks_stolen == 0);
   CHECK(res.rank_of == std::vector<int>{0});
   CHECK(flow_options{.steal = {.enabled = true}} != flow_options{});
+}
+
+TEST_CASE("steal victims: round robin over the others; a round of refusals waits as the dispatcher's backoff", "[dag][steal]") {
+  using clock = std::chrono::steady_clock;
+  strata::dag::detail::victim_picker v(1, 3);  // rank 1 of 3
+  CHECK(v.next() == 2);
+  v.refused();
+  CHECK(v.next() == 0);  // skips itself
+  CHECK(v.may_ask(clock::now()));
+  auto t = clock::now();
+  v.refused();  // a whole round refused: wait 0.05-0.1 ms (0.1 ms, jitter up to half), never above the 2 ms cap
+  CHECK_FALSE(v.may_ask(t));
+  CHECK(v.may_ask(clock::now() + std::chrono::microseconds(101)));
+  t = clock::now();
+  for (int round = 0; round < 20; ++round) v.refused(), v.refused();  // the wait grows, capped
+  CHECK_FALSE(v.may_ask(t + std::chrono::microseconds(900)));  // at least half the 2 ms cap
+  CHECK(v.may_ask(clock::now() + std::chrono::microseconds(2001)));
+  v.accepted();  // an accepted request: the next round of refusals starts from 0.1 ms again
+  v.refused(), v.refused();
+  CHECK(v.may_ask(clock::now() + std::chrono::microseconds(101)));
 }

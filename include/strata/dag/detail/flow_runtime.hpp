@@ -380,7 +380,7 @@ class flow_executor {
     steal_ch_->send(thief, steal_.request_tag + 1, std::move(bytes));
   }
   // The answer to this rank's request: a task for the workers, or a refusal (ask the next rank; after a
-  // round of refusals wait, twice as long each round up to 2 ms).
+  // round of refusals wait: victim_picker).
   void take_reply(int victim, std::vector<std::byte> const& bytes) {
     asking_ = false;
     auto job = steal_message::take_offer(victim, bytes, tasks_, names_, buffers_);

@@ -8,6 +8,7 @@
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/detail/flow_plan.hpp>
 #include <strata/dag/flow_error.hpp>
+#include <strata/schedule/backoff.hpp>
 
 #include <mpi.h>
 
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <utility>
@@ -152,11 +154,17 @@ struct steal_message {
 };
 
 /// Which rank an idle rank asks next: round robin over the others; after a round of refusals it
-/// waits, twice as long each round (0.1 ms, up to 2 ms); an accepted request resets the wait.
+/// waits as the dispatcher's retries do (`strata::schedule::exponential_backoff`: 0.1 ms, doubling, at most
+/// 2 ms, less up to half by jitter so that idle ranks refused together do not ask again together); an
+/// accepted request resets the wait.
 class victim_picker {
  public:
   using clock = std::chrono::steady_clock;
-  victim_picker(int me, int ranks) : me_(me), ranks_(std::max(1, ranks)), next_((me + 1) % ranks_) {}
+  static constexpr ::strata::schedule::exponential_backoff backoff{.base = ::strata::schedule::seconds{1e-4},
+                                                                  .cap = ::strata::schedule::seconds{2e-3}};
+
+  victim_picker(int me, int ranks)
+      : me_(me), ranks_(std::max(1, ranks)), next_((me + 1) % ranks_), rng_(0x5ea1 + static_cast<std::uint64_t>(me)) {}
   [[nodiscard]] int next() const noexcept { return next_; }
   [[nodiscard]] bool may_ask(clock::time_point now) const noexcept { return now >= not_before_; }
   void refused() {
@@ -164,17 +172,17 @@ class victim_picker {
     if (next_ == me_) next_ = (next_ + 1) % ranks_;
     if (++refused_ >= ranks_ - 1) {
       refused_ = 0;
-      not_before_ = clock::now() + backoff_;
-      backoff_ = std::min(backoff_ * 2, std::chrono::microseconds(2000));
+      not_before_ = clock::now() + std::chrono::duration_cast<clock::duration>(backoff.delay(rounds_++, rng_));
     }
   }
-  void accepted() noexcept { refused_ = 0, backoff_ = std::chrono::microseconds(100); }
+  void accepted() noexcept { refused_ = 0, rounds_ = 0; }
 
  private:
   int me_, ranks_, next_;
   int refused_ = 0;
+  unsigned rounds_ = 0;  // rounds of refusals since the last accepted request
   clock::time_point not_before_{};
-  std::chrono::microseconds backoff_{100};
+  std::mt19937_64 rng_;
 };
 
 /// The steal messages of one rank: synchronous sends (`MPI_Issend`, so that once the drain has
