@@ -92,13 +92,15 @@ struct access_device_view<access<T, M>> {
 template <class A>
 using access_device_view_t = typename access_device_view<A>::type;
 
-/// The typed device view of one access over raw device bytes.
-template <class A>
-access_device_view_t<A> typed_device_view(std::span<std::byte> b) {
-  using V = access_device_view_t<A>;
-  using E = typename std::pointer_traits<typename V::iterator>::element_type;
-  return V(thrust::device_ptr<E>(reinterpret_cast<E*>(b.data())), b.size() / sizeof(E));
-}
+/// Device views (`detail::typed_body`): an access's raw device bytes as a `device_view` of its elements.
+struct device_views {
+  template <class A>
+  static access_device_view_t<A> view(std::span<std::byte> b) {
+    using V = access_device_view_t<A>;
+    using E = typename std::pointer_traits<typename V::iterator>::element_type;
+    return V(thrust::device_ptr<E>(reinterpret_cast<E*>(b.data())), b.size() / sizeof(E));
+  }
+};
 
 }  // namespace detail
 }  // namespace strata::dag

@@ -8,6 +8,7 @@
 #include <strata/comm/mpi.hpp>
 #include <strata/comm/solo.hpp>
 #include <strata/dag/access.hpp>
+#include <strata/dag/detail/flow_bodies.hpp>
 #include <strata/dag/detail/flow_runtime.hpp>
 #include <strata/dag/device.hpp>
 #include <strata/dag/flow_error.hpp>
@@ -37,30 +38,6 @@
 namespace strata::dag {
 
 namespace detail {
-template <class A>
-struct is_access : std::false_type {};
-template <class T, access_mode M>
-struct is_access<access<T, M>> : std::true_type {};
-
-template <class A>
-struct access_span;
-template <class T>
-struct access_span<access<T, access_mode::read>> {
-  using type = std::span<T const>;
-};
-template <class T, access_mode M>
-struct access_span<access<T, M>> {
-  using type = std::span<T>;
-};
-template <class A>
-using access_span_t = typename access_span<A>::type;
-
-template <class A>
-access_span_t<A> typed_span(std::span<std::byte> b) {
-  using T = typename decltype(A::handle)::value_type;
-  return {reinterpret_cast<T*>(b.data()), b.size() / sizeof(T)};
-}
-
 inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
   h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
   return h * 0xbf58476d1ce4e5b9ull;
@@ -353,29 +330,23 @@ class task_flow {
     }
   }
 
-  // Dependency inference over the program order: RAW from the last writer, WAW from it, WAR from the
-  // readers since; one edge per predecessor, carrying the bytes it produces for this task.
   template <class... A, class F>
   static detail::flow_body host_body(F&& fn) {
     static_assert(std::invocable<std::decay_t<F>&, detail::access_span_t<A>...>,
                   "dag::task_flow::submit: the task function must be callable with std::span<const T> for each "
                   "read(h) and std::span<T> for each write(h) / readwrite(h), in the order they are declared");
-    return [f = std::forward<F>(fn)](std::span<std::span<std::byte> const> b) mutable {
-      [&]<std::size_t... I>(std::index_sequence<I...>) { f(detail::typed_span<A>(b[I])...); }(std::index_sequence_for<A...>{});
-    };
+    return detail::typed_body<detail::host_views, A...>(std::forward<F>(fn));
   }
   template <class... A, class F>
   static detail::flow_body device_body(F&& fn) {
     static_assert(std::invocable<std::decay_t<F>&, detail::access_device_view_t<A>...>,
                   "dag::task_flow::submit: the device function must be callable with dag::device_view<const T> for each "
                   "read(h) and dag::device_view<T> for each write(h) / readwrite(h), in the order they are declared");
-    return [f = std::forward<F>(fn)](std::span<std::span<std::byte> const> b) mutable {
-      [&]<std::size_t... I>(std::index_sequence<I...>) {
-        f(detail::typed_device_view<A>(b[I])...);
-      }(std::index_sequence_for<A...>{});
-    };
+    return detail::typed_body<detail::device_views, A...>(std::forward<F>(fn));
   }
 
+  // Dependency inference over the program order: RAW from the last writer, WAW from it, WAR from the
+  // readers since; one edge per predecessor, carrying the bytes it produces for this task.
   task_id record(task_options opt, std::vector<data_access> acc, detail::flow_body body, detail::flow_body device_body = {}) {
     if (!(opt.cost >= 0.0)) throw flow_error("dag::task_flow: task '" + opt.name + "' has a negative or NaN cost", opt.name, "");
     auto const t = graph_.add_task(opt.name, {{"cpu", opt.cost}});

@@ -5,6 +5,7 @@
 /// from the program order and the placement. `flow_runtime.hpp` runs it.
 
 #include <strata/dag/access.hpp>
+#include <strata/dag/detail/flow_bodies.hpp>
 #include <strata/dag/graph.hpp>
 
 #include <algorithm>
@@ -16,9 +17,6 @@
 #include <vector>
 
 namespace strata::dag::detail {
-
-/// The type-erased body of a task: one byte span per declared access, in declaration order.
-using flow_body = std::function<void(std::span<std::span<std::byte> const>)>;
 
 /// What the runtime needs of one submitted task: its host body and / or its device body (`device.hpp`:
 /// the same signature over raw device bytes); at least one is set.

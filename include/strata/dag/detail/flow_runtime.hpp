@@ -9,6 +9,7 @@
 #include <strata/dag/detail/flow_device.hpp>
 #include <strata/dag/detail/flow_plan.hpp>
 #include <strata/dag/detail/flow_steal.hpp>
+#include <strata/dag/detail/flow_transfers.hpp>
 #include <strata/dag/flow_error.hpp>
 #include <strata/dag/graph.hpp>
 
@@ -282,58 +283,14 @@ class flow_executor {
     return false;
   }
 
-  void post(std::uint32_t i) {
-    auto const& op = plan_.ops[i];
-    auto const buf = buffers_[op.index];
-    if (buf.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-      throw flow_error("dag::task_flow: a handle of " + std::to_string(buf.size()) + " bytes exceeds MPI's int count", "", "");
-    MPI_Request r;
-    if (op.what == local_op::kind::send)
-      comm::detail::check_mpi(MPI_Isend(buf.data(), static_cast<int>(buf.size()), MPI_BYTE, op.peer, op.tag, comm_, &r),
-                              "MPI_Isend (task_flow transfer)");
-    else
-      comm::detail::check_mpi(MPI_Irecv(buf.data(), static_cast<int>(buf.size()), MPI_BYTE, op.peer, op.tag, comm_, &r),
-                              "MPI_Irecv (task_flow transfer)");
-    reqs_.push_back(r);
-    req_op_.push_back(i);
-  }
-  // Tests the posted transfers; completes the finished ones. Returns whether any finished.
+  // Completes the transfers that finished; returns whether any did.
   bool test_transfers() {
-    if (reqs_.empty()) return false;
-    int n = 0;
-    idx_.resize(reqs_.size());
-    comm::detail::check_mpi(MPI_Testsome(static_cast<int>(reqs_.size()), reqs_.data(), &n, idx_.data(), MPI_STATUSES_IGNORE),
-                            "MPI_Testsome (task_flow transfers)");
-    if (n <= 0) return false;
-    {
-      std::lock_guard lk(m_);
-      bool work = false;
-      for (int k = 0; k < n; ++k) work |= complete(req_op_[static_cast<std::size_t>(idx_[static_cast<std::size_t>(k)])]);
-      if (work) work_cv_.notify_all();
-    }
-    std::size_t w = 0;
-    for (std::size_t k = 0; k < reqs_.size(); ++k)
-      if (reqs_[k] != MPI_REQUEST_NULL) reqs_[w] = reqs_[k], req_op_[w] = req_op_[k], ++w;
-    reqs_.resize(w);
-    req_op_.resize(w);
-    return true;
-  }
-  void send_aborts() {
-    for (int r = 0; r < ranks_; ++r)
-      if (r != me_) {
-        MPI_Request q;
-        // Synchronous: its completion means the peer has taken it, so the drain's barrier follows it.
-        comm::detail::check_mpi(MPI_Issend(nullptr, 0, MPI_BYTE, r, abort_tag, comm_, &q), "MPI_Issend (task_flow abort)");
-        aborts_.push_back(q);
-      }
-  }
-  bool abort_arrived() {
-    int flag = 0;
-    MPI_Status st;
-    comm::detail::check_mpi(MPI_Iprobe(MPI_ANY_SOURCE, abort_tag, comm_, &flag, &st), "MPI_Iprobe (task_flow abort)");
-    if (!flag) return false;
-    comm::detail::check_mpi(MPI_Recv(nullptr, 0, MPI_BYTE, st.MPI_SOURCE, abort_tag, comm_, MPI_STATUS_IGNORE),
-                            "MPI_Recv (task_flow abort)");
+    auto const& done = transfers_.test();
+    if (done.empty()) return false;
+    std::lock_guard lk(m_);
+    bool work = false;
+    for (auto i : done) work |= complete(i);
+    if (work) work_cv_.notify_all();
     return true;
   }
 
@@ -433,19 +390,19 @@ class flow_executor {
         threw = out_.status == run_outcome::threw;
         local_done = done_ == plan_.ops.size();
         if (failed ? running_ == 0 : local_done && (!steal_.on || all_done_)) {
-          if (threw && mpi_ && !abort_sent) send_aborts();
+          if (threw && mpi_ && !abort_sent) transfers_.send_aborts(me_, ranks_);
           return;
         }
         to_post.swap(comm_ready_);
       }
-      if (threw && mpi_ && !abort_sent) send_aborts(), abort_sent = true;
+      if (threw && mpi_ && !abort_sent) transfers_.send_aborts(me_, ranks_), abort_sent = true;
       bool event = false;
       if (!failed)
-        for (auto i : to_post) post(i), event = true;
+        for (auto i : to_post) transfers_.post(plan_.ops[i], buffers_[plan_.ops[i].index], i), event = true;
       to_post.clear();
       if (mpi_) {
         event |= test_transfers();
-        if (!failed && abort_arrived()) {
+        if (!failed && transfers_.abort_arrived()) {
           std::lock_guard lk(m_);
           if (out_.status == run_outcome::ok) out_.status = run_outcome::aborted;
           failed_ = true;
@@ -476,14 +433,14 @@ class flow_executor {
       if (woken()) continue;
       if (!mpi_) {
         comm_cv_.wait(lk, woken);
-      } else if ((!reqs_.empty() || asking_) && idle_workers() > 0 && clock::now() - last_event < std::chrono::milliseconds(2)) {
+      } else if ((!transfers_.empty() || asking_) && idle_workers() > 0 && clock::now() - last_event < std::chrono::milliseconds(2)) {
         // A worker (this thread, or one of the pool) has nothing to do until data arrives: poll without
         // sleeping (its core is free).
         lk.unlock();
         std::this_thread::yield();
       } else {
         // Every worker computes (or nothing is in flight): poll rarely, leave the cores to them.
-        comm_cv_.wait_for(lk, reqs_.empty() ? std::chrono::microseconds(500) : std::chrono::microseconds(50), woken);
+        comm_cv_.wait_for(lk, transfers_.empty() ? std::chrono::microseconds(500) : std::chrono::microseconds(50), woken);
       }
     }
   }
@@ -510,59 +467,14 @@ class flow_executor {
     done_barrier_posted_ = true;
   }
 
-  // After the local part: complete this rank's sends (peers may have stopped receiving, so discard any
-  // message that arrives unasked), then a non-blocking barrier; cancel receives no one will match. With
-  // stealing every rank enters the done barrier first (a failed rank here), so the barriers pair up.
+  // After the local part (flow_transfers::drain). With stealing every rank enters the done barrier first
+  // (a failed rank here), so the barriers pair up; the steal messages and that barrier complete in the drain.
   void drain() {
     if (steal_.on && !done_barrier_posted_) enter_done_barrier();
-    for (auto r : aborts_) reqs_.push_back(r), req_op_.push_back(std::numeric_limits<std::uint32_t>::max());
-    std::vector<MPI_Request> sends, recvs;
-    for (std::size_t k = 0; k < reqs_.size(); ++k)
-      (req_op_[k] != std::numeric_limits<std::uint32_t>::max() && plan_.ops[req_op_[k]].what == local_op::kind::recv ? recvs
-                                                                                                                     : sends)
-          .push_back(reqs_[k]);
-    if (steal_ch_) sends.insert(sends.end(), steal_ch_->pending().begin(), steal_ch_->pending().end());
-    if (done_barrier_posted_ && !all_done_) sends.push_back(done_barrier_);
-    std::vector<std::byte> discard;
-    MPI_Request barrier = MPI_REQUEST_NULL;
-    bool in_barrier = false;
-    for (;;) {
-      bool event = false;
-      if (!sends.empty()) {
-        int all = 0;
-        MPI_Testall(static_cast<int>(sends.size()), sends.data(), &all, MPI_STATUSES_IGNORE);
-        if (all) sends.clear(), event = true;
-      }
-      if (sends.empty() && !in_barrier) {
-        MPI_Ibarrier(comm_, &barrier);
-        in_barrier = true;
-      }
-      int flag = 0;
-      MPI_Message msg;
-      MPI_Status st;
-      MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &msg, &st);
-      if (flag) {
-        int count = 0;
-        MPI_Get_count(&st, MPI_BYTE, &count);
-        discard.resize(static_cast<std::size_t>(std::max(count, 1)));
-        MPI_Mrecv(discard.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        if (st.MPI_TAG == abort_tag && out_.status == run_outcome::ok) out_.status = run_outcome::aborted;
-        event = true;
-      }
-      if (in_barrier) {
-        int done = 0;
-        MPI_Test(&barrier, &done, MPI_STATUS_IGNORE);
-        if (done) break;
-      }
-      if (!event) std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
-    for (auto& r : recvs) {
-      int done = 0;
-      MPI_Test(&r, &done, MPI_STATUS_IGNORE);
-      if (done) continue;
-      MPI_Cancel(&r);
-      MPI_Wait(&r, MPI_STATUS_IGNORE);
-    }
+    std::vector<MPI_Request> other;
+    if (steal_ch_) other.assign(steal_ch_->pending().begin(), steal_ch_->pending().end());
+    if (done_barrier_posted_ && !all_done_) other.push_back(done_barrier_);
+    if (transfers_.drain(other) && out_.status == run_outcome::ok) out_.status = run_outcome::aborted;
   }
 
   local_plan& plan_;
@@ -592,9 +504,7 @@ class flow_executor {
   bool caller_idle_ = false;  // the calling thread (as a worker) found no task at its last look (run_one)
   run_outcome out_;
   // Communication thread only.
-  std::vector<MPI_Request> reqs_, aborts_;
-  std::vector<std::uint32_t> req_op_;
-  std::vector<int> idx_;
+  flow_transfers transfers_{comm_};
   std::vector<char> away_;  // per op: given to a thief, its result not yet back
   std::optional<steal_channel> steal_ch_;   // with stealing on
   std::optional<victim_picker> victims_;
