@@ -6,7 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
+#include <mutex>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -33,7 +34,23 @@ struct versioned_program {
   std::vector<std::vector<std::uint64_t>> cells;  // per handle: {writer, value}
   std::vector<std::uint64_t> expect_final;
   std::atomic<int> wrong{0};
-  std::function<void()> on_run;  // called by every task body (on the thread that runs it)
+  std::mutex ran_m;
+  std::set<std::thread::id> ran_on;  // the threads that ran this rank's tasks
+
+  // What breaks the rule of a run with `workers` and `progress_thread` on the threads that ran the tasks,
+  // seen from the calling thread ("" when none): at most `workers` threads; never the calling thread with
+  // a progress thread; with one worker and none, the calling thread alone (a rank that ran no task breaks
+  // nothing).
+  [[nodiscard]] std::string thread_rule_broken(int workers, bool progress_thread) {
+    std::lock_guard lk(ran_m);
+    if (ran_on.empty()) return "";
+    if (ran_on.size() > static_cast<std::size_t>(workers))
+      return std::to_string(ran_on.size()) + " threads ran tasks, more than " + std::to_string(workers) + " workers";
+    bool const caller = ran_on.contains(std::this_thread::get_id());
+    if (progress_thread && caller) return "the calling thread ran tasks beside its progress thread";
+    if (!progress_thread && workers == 1 && !caller) return "with one worker, a thread other than the caller ran tasks";
+    return "";
+  }
 
   template <class Flow>
   void submit_all(Flow& flow, int nh, int tasks, int ranks, std::uint64_t seed, int boom_at = -1) {
@@ -51,7 +68,10 @@ struct versioned_program {
       auto const e_out = last[out], e_in = last[in1];
       bool const boom = t == boom_at;
       auto check = [this, boom](std::span<std::uint64_t const> c, std::uint64_t writer) {
-        if (on_run) on_run();
+        {
+          std::lock_guard lk(ran_m);
+          ran_on.insert(std::this_thread::get_id());
+        }
         if (boom) throw std::runtime_error("injected failure");
         if (c[0] != writer || c[1] != writer * 7 + 1) ++wrong;
       };

@@ -9,8 +9,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -99,26 +97,11 @@ TEST_CASE("task_flow: the calling thread runs tasks between its MPI calls, or on
     INFO("workers " << m.workers << ", progress_thread " << m.progress_thread);
     versioned_program prog;
     task_flow<> flow{{.workers = m.workers, .progress_thread = m.progress_thread}};
-    std::mutex mx;
-    std::set<std::thread::id> ran_on;
-    prog.on_run = [&] {
-      std::lock_guard lk(mx);
-      ran_on.insert(std::this_thread::get_id());
-    };
     prog.submit_all(flow, 8, 240, P, 41u + static_cast<unsigned>(m.workers));
     auto const res = flow.run(world);
     CHECK(world.all_reduce(static_cast<std::uint64_t>(prog.wrong.load()), strata::comm::reduce_op::sum) == 0);
     CHECK(world.all_reduce(prog.wrong_at_home(me, P), strata::comm::reduce_op::sum) == 0);
     CHECK(world.all_reduce(static_cast<std::uint64_t>(res.tasks_run), strata::comm::reduce_op::sum) == 240);
-    if (res.tasks_run == 0) continue;
-    bool const on_caller = ran_on.contains(std::this_thread::get_id());
-    if (m.progress_thread) {
-      CHECK_FALSE(on_caller);  // the calling thread only communicates
-      CHECK(ran_on.size() <= static_cast<std::size_t>(m.workers));
-    } else if (m.workers == 1) {
-      CHECK(ran_on == std::set<std::thread::id>{std::this_thread::get_id()});  // no other thread: one per rank in all
-    } else {
-      CHECK(ran_on.size() <= static_cast<std::size_t>(m.workers));  // the caller and workers - 1 others
-    }
+    CHECK(prog.thread_rule_broken(m.workers, m.progress_thread) == "");  // with one worker: the caller alone
   }
 }
