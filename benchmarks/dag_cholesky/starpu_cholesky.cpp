@@ -108,6 +108,42 @@ struct codelets {
   }
 };
 
+// Per-run state reset, and the configuration: exactly what `STARPU_SCHED=<sched> STARPU_NCPU=<ncpu>` on
+// the command line would do, no CUDA / OpenCL workers.
+starpu_conf prepare(tiled::kernel_costs const& costs, std::string const& sched, int ncpu) {
+  g_costs = costs;
+  g_busy.fill(0.0);
+  setenv("STARPU_SCHED", sched.c_str(), 1);
+  setenv("STARPU_NCPU", std::to_string(ncpu).c_str(), 1);
+  starpu_conf conf;
+  starpu_conf_init(&conf);
+  conf.ncuda = 0;
+  conf.nopencl = 0;
+  return conf;
+}
+
+// The tasks in tiled::build's loop order (so StarPU receives them in strata's graph order):
+// submit(codelet, i, j, input handles) for the task updating tile (i, j); `h` indexed i * tiles + j.
+template <class Submit>
+void for_each_task(int tiles, std::vector<starpu_data_handle_t> const& h, Submit&& submit) {
+  auto at = [&](int i, int j) { return h[static_cast<std::size_t>(i * tiles + j)]; };
+  for (int k = 0; k < tiles; ++k) {
+    submit(0, k, k, std::vector<starpu_data_handle_t>{});
+    for (int i = k + 1; i < tiles; ++i) submit(1, i, k, std::vector{at(k, k)});
+    for (int i = k + 1; i < tiles; ++i) {
+      submit(2, i, i, std::vector{at(i, k)});
+      for (int j = k + 1; j < i; ++j) submit(3, i, j, std::vector{at(i, k), at(j, k)});
+    }
+  }
+}
+
+// After the tasks: every handle unregistered (an owner's value back in its memory), the busy time summed.
+void finish(std::vector<starpu_data_handle_t>& h, result& r) {
+  for (auto& x : h)
+    if (x != nullptr) starpu_data_unregister(x);
+  for (double v : g_busy) r.busy_s += v;
+}
+
 }  // namespace
 
 std::string version() {
@@ -118,15 +154,7 @@ std::string version() {
 
 result run(int tiles, int b, tiled::kernel_costs const& costs, std::string const& sched, int ncpu, bool check) {
   result r;
-  g_costs = costs;
-  g_busy.fill(0.0);
-  // Exactly what `STARPU_SCHED=<sched> STARPU_NCPU=<ncpu>` on the command line would do.
-  setenv("STARPU_SCHED", sched.c_str(), 1);
-  setenv("STARPU_NCPU", std::to_string(ncpu).c_str(), 1);
-  starpu_conf conf;
-  starpu_conf_init(&conf);
-  conf.ncuda = 0;
-  conf.nopencl = 0;
+  auto conf = prepare(costs, sched, ncpu);
   auto const i0 = steady::now();
   if (int const rc = starpu_init(&conf); rc != 0) throw std::runtime_error("starpu_init failed: " + std::to_string(rc));
   r.init_s = std::chrono::duration<double>(steady::now() - i0).count();
@@ -160,21 +188,11 @@ result run(int tiles, int b, tiled::kernel_costs const& costs, std::string const
     ++r.tasks;
   };
 
-  // Same loop order as tiled::build, so StarPU receives the tasks in strata's graph order.
   auto const t0 = steady::now();
-  for (int k = 0; k < tiles; ++k) {
-    submit(0, k, k, {});
-    for (int i = k + 1; i < tiles; ++i) submit(1, i, k, {h[idx(k, k)]});
-    for (int i = k + 1; i < tiles; ++i) {
-      submit(2, i, i, {h[idx(i, k)]});
-      for (int j = k + 1; j < i; ++j) submit(3, i, j, {h[idx(i, k)], h[idx(j, k)]});
-    }
-  }
+  for_each_task(tiles, h, submit);
   starpu_task_wait_for_all();
   r.makespan_s = std::chrono::duration<double>(steady::now() - t0).count();
-  for (auto& x : h)
-    if (x != nullptr) starpu_data_unregister(x);
-  for (double v : g_busy) r.busy_s += v;
+  finish(h, r);
   starpu_shutdown();
 
   if (check) {
@@ -192,14 +210,7 @@ result run(int tiles, int b, tiled::kernel_costs const& costs, std::string const
 #if STRATA_BENCH_HAVE_STARPU_MPI
 result run_mpi(tiled::tile_store& store, tiled::kernel_costs const& costs, std::string const& sched, int ncpu, MPI_Comm comm) {
   result r;
-  g_costs = costs;
-  g_busy.fill(0.0);
-  setenv("STARPU_SCHED", sched.c_str(), 1);
-  setenv("STARPU_NCPU", std::to_string(ncpu).c_str(), 1);
-  starpu_conf conf;
-  starpu_conf_init(&conf);
-  conf.ncuda = 0;
-  conf.nopencl = 0;
+  auto conf = prepare(costs, sched, ncpu);
   auto const i0 = steady::now();
   if (int const rc = starpu_mpi_init_conf(nullptr, nullptr, 0, comm, &conf); rc != 0)
     throw std::runtime_error("starpu_mpi_init_conf failed: " + std::to_string(rc));
@@ -241,20 +252,11 @@ result run_mpi(tiled::tile_store& store, tiled::kernel_costs const& costs, std::
   };
   starpu_mpi_barrier(comm);
   auto const t0 = steady::now();
-  for (int k = 0; k < tiles; ++k) {
-    insert(0, k, k, {});
-    for (int i = k + 1; i < tiles; ++i) insert(1, i, k, {h[idx(k, k)]});
-    for (int i = k + 1; i < tiles; ++i) {
-      insert(2, i, i, {h[idx(i, k)]});
-      for (int j = k + 1; j < i; ++j) insert(3, i, j, {h[idx(i, k)], h[idx(j, k)]});
-    }
-  }
+  for_each_task(tiles, h, insert);
   starpu_task_wait_for_all();
   r.makespan_s = std::chrono::duration<double>(steady::now() - t0).count();
   starpu_mpi_wait_for_all(comm);  // every rank's sends done before the handles go
-  for (auto& x : h)
-    if (x != nullptr) starpu_data_unregister(x);  // an owner's value back in its tile of `store`
-  for (double v : g_busy) r.busy_s += v;
+  finish(h, r);                   // an owner's value back in its tile of `store`
   starpu_mpi_shutdown();
   return r;
 }
