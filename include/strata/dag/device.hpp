@@ -20,9 +20,10 @@
 /// A device body gets one `device_view<const T>` per `read(h)` and `device_view<T>` per `write(h)` /
 /// `readwrite(h)`, in declaration order; it may queue asynchronous work (the worker waits for the device
 /// before the task completes). Copies: a handle is copied to a device when a task there reads it and the
-/// device's copy is stale; what a device task writes is copied back to the host buffer before it
-/// completes (transfers between ranks and host tasks always see the newest value); `flow_result` counts
-/// the device tasks and bytes.
+/// device's copy is stale; what a device task writes stays on the device and is copied back to the host
+/// buffer only when the host needs it (a host task reading it, a send to another rank, a steal, another
+/// device) and, if still newest there, when the run ends, so the buffers hold every value when `run`
+/// returns; `flow_result` counts the device tasks and bytes.
 
 #include <strata/dag/access.hpp>
 #include <strata/state/region.hpp>

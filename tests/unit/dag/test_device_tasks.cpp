@@ -139,6 +139,66 @@ TEST_CASE("device task: the neighbour a host task rewrote is copied in again (va
   auto const res = flow.run();
   CHECK(x[0] == 1.0 + 2.0 + 3.0 + 4.0);  // each device task saw the host's newest y
   CHECK(res.device_bytes_in == 5 * bytes);  // x once (kept: written on the device), y each time
+  CHECK(res.device_bytes_out == bytes);     // x once, at the end: its four results stayed on the device
+}
+
+TEST_CASE("device task: results stay on the device until the host reads them, then once at the end", "[dag][flow][device]") {
+  std::vector<double> x(n, 0.0);
+  std::vector<double> seen;
+  task_flow<> flow{{.workers = 1, .devices = 1}};
+  auto hx = flow.register_data("x", x);
+  auto const inc = on_device([](device_view<double> v) { thrust::transform(thrust::device, v.begin(), v.end(), v.begin(), plus_one{}); });
+  for (int k = 0; k < 10; ++k) flow.submit({.name = "x += 1"}, inc, readwrite(hx));
+  flow.submit({.name = "look (host)"}, [&](std::span<double const> v) { seen.assign(v.begin(), v.end()); }, read(hx));
+  for (int k = 0; k < 5; ++k) flow.submit({.name = "x += 1 more"}, inc, readwrite(hx));
+  auto const res = flow.run();
+  REQUIRE(seen.size() == n);
+  CHECK(seen[0] == 10.0);  // the host task saw the device's newest value
+  CHECK(seen[n - 1] == 10.0);
+  CHECK(x[0] == 15.0);  // and the buffer holds the last one when run returns
+  CHECK(x[n - 1] == 15.0);
+  CHECK(res.device_tasks == 15);
+  CHECK(res.device_bytes_in == bytes);       // once: the host's read left the device copy valid
+  CHECK(res.device_bytes_out == 2 * bytes);  // for the host task, and at the end (write-through: 15)
+}
+
+TEST_CASE("device task: two devices and concurrent host readers all see the newest value", "[dag][flow][device]") {
+  // Chains of x += 1 taken by either device worker (a device reading what the other wrote goes through
+  // the host), each followed by host tasks reading x at once (they share the one copy back).
+  constexpr int rounds = 12, readers = 3;
+  std::vector<double> x(n, 0.0);
+  std::vector<std::vector<double>> seen(rounds * readers);
+  task_flow<> flow{{.workers = 3, .devices = 2}};
+  auto hx = flow.register_data("x", x);
+  auto const inc = on_device([](device_view<double> v) {
+    strata::test::busy_for(std::chrono::microseconds(50));
+    thrust::transform(thrust::device, v.begin(), v.end(), v.begin(), plus_one{});
+  });
+  for (int r = 0; r < rounds; ++r) {
+    flow.submit({.name = "x += 1"}, inc, readwrite(hx));
+    flow.submit({.name = "x += 1 again"}, inc, readwrite(hx));
+    for (int k = 0; k < readers; ++k)
+      flow.submit({.name = "look (host)"},
+                  [&seen, i = r * readers + k](std::span<double const> v) {
+                    strata::test::busy_for(std::chrono::microseconds(50));
+                    seen[static_cast<std::size_t>(i)].assign(v.begin(), v.end());
+                  },
+                  read(hx));
+  }
+  auto const res = flow.run();
+  CHECK(res.device_tasks == 2 * rounds);
+  for (int r = 0; r < rounds; ++r)
+    for (int k = 0; k < readers; ++k) {
+      auto const& v = seen[static_cast<std::size_t>(r * readers + k)];
+      REQUIRE(v.size() == n);
+      CHECK(v[0] == 2.0 * (r + 1));
+      CHECK(v[n - 1] == 2.0 * (r + 1));
+    }
+  CHECK(x[0] == 2.0 * rounds);
+  // Copied back once per round for the readers, whichever came first (and once more when the round's
+  // second task ran on the other device); never again at the end.
+  CHECK(res.device_bytes_out >= rounds * bytes);
+  CHECK(res.device_bytes_out <= 2 * rounds * bytes);
 }
 
 TEST_CASE("device task: errors name the task", "[dag][flow][device]") {

@@ -57,7 +57,9 @@ struct run_outcome {
 /// beside it), and polls while it has no task and transfers are in flight; with `progress_thread` it only
 /// communicates (a pool of `workers`) and waits on a condition variable while the workers compute.
 /// `devices` device workers run the tasks with a device body over the copies of `device_copies`
-/// (`flow_device.hpp`); host workers take only tasks with a host body. A task that throws stops the rank and sends an abort message to every peer; then all
+/// (`flow_device.hpp`), which stay on the device until the host needs them (a host task reading, a send,
+/// a steal offer: `host_current` first; at a device worker's end, `flush`); host workers take only tasks
+/// with a host body. A task that throws stops the rank and sends an abort message to every peer; then all
 /// ranks drain their messages (sends completed, unexpected messages discarded, a non-blocking barrier)
 /// so that no rank is left waiting. `comm` is MPI_COMM_NULL for a single process without MPI.
 ///
@@ -196,6 +198,11 @@ class flow_executor {
         run_local(lk, pick(true), d);
       }
     }
+    try {
+      dev_->flush(d, buffers_);
+    } catch (std::exception const& e) {
+      fail_here("(device " + std::to_string(d) + ")", std::string("copying the device's values back: ") + e.what());
+    }
     dev_->release(d);
   }
   using ready_set = std::set<std::uint32_t, by_priority>;
@@ -221,7 +228,10 @@ class flow_executor {
     auto const t = plan_.ops[i].index;
     spans.clear();
     auto const [error, busy] = device < 0 ? timed([&] {
-      for (auto const& a : tasks_[t].accesses) spans.push_back(buffers_[a.handle]);
+      for (auto const& a : tasks_[t].accesses) {
+        if (dev_ && reads(a.mode)) dev_->host_current(a.handle, buffers_[a.handle]);
+        spans.push_back(buffers_[a.handle]);
+      }
       tasks_[t].body(spans);
     })
                                           : timed([&] { run_on_device(device, t, spans); });
@@ -247,14 +257,12 @@ class flow_executor {
     comm_cv_.notify_one();
   }
   // Task t on device worker d: its handles' device copies (copied in where stale), the device body, the
-  // device's work finished, what it wrote copied back to the host buffers.
+  // device's work finished; what it wrote stays on the device (dev_->wrote when it completes).
   void run_on_device(int d, std::size_t t, std::vector<std::span<std::byte>>& spans) {
     auto const& acc = tasks_[t].accesses;
     for (auto const& a : acc) spans.push_back(dev_->acquire(d, a.handle, buffers_[a.handle], reads(a.mode)));
     tasks_[t].device_body(spans);
     detail::finish_device_work();
-    for (auto const& a : acc)
-      if (writes(a.mode)) dev_->write_back(d, a.handle, buffers_[a.handle]);
   }
   // Runs a task body; returns what it threw ("" when nothing) and the seconds it took.
   template <class Body>
@@ -332,6 +340,9 @@ class flow_executor {
             break;
           }
     }
+    if (dev_ && op != no_op)  // the bytes it reads, from the host
+      for (auto const& a : tasks_[plan_.ops[op].index].accesses)
+        if (reads(a.mode)) dev_->host_current(a.handle, buffers_[a.handle]);
     auto bytes = steal_message::offer(op, op == no_op ? 0 : plan_.ops[op].index, tasks_, buffers_);
     if (op != no_op) out_.steal_bytes_sent += bytes.size();
     steal_ch_->send(thief, steal_.request_tag + 1, std::move(bytes));
@@ -398,7 +409,11 @@ class flow_executor {
       if (threw && mpi_ && !abort_sent) transfers_.send_aborts(me_, ranks_), abort_sent = true;
       bool event = false;
       if (!failed)
-        for (auto i : to_post) transfers_.post(plan_.ops[i], buffers_[plan_.ops[i].index], i), event = true;
+        for (auto i : to_post) {
+          auto const& op = plan_.ops[i];
+          if (dev_ && op.what == local_op::kind::send) dev_->host_current(op.index, buffers_[op.index]);
+          transfers_.post(op, buffers_[op.index], i), event = true;
+        }
       to_post.clear();
       if (mpi_) {
         event |= test_transfers();
