@@ -1,10 +1,12 @@
 // bench_dag_cholesky: makespan and makespan / lower bound of the tiled Cholesky of examples/cholesky
-// for tile counts 4..16, seven schedulers side by side in one run:
+// for tile counts 4..16, the schedulers side by side in one run:
 //  - strata dynamic: the tasks submitted to a strata::dag::task_flow (dependencies inferred from the tiles
 //    each task reads and updates, tiles updated in place, homes 2D block-cyclic), run by its dynamic
 //    runtime over the P ranks with --workers threads each (ready tasks by upward rank, placement
-//    planned<heft> over P x workers, tiles between ranks by non-blocking MPI); makespan from the first
-//    submission to the end of run() on the slowest rank, as StarPU's;
+//    owner_computes: each task at the home of the tile it updates, as StarPU-MPI's; tiles between ranks
+//    by non-blocking MPI); makespan from the first submission to the end of run() on the slowest rank,
+//    as StarPU's;
+//  - strata dynamic, HEFT: the same with placement planned<heft> over P x workers;
 //  - strata dynamic + steal: the same with flow_options::steal on (a rank whose workers have no ready task
 //    takes one of a busier rank's; the tasks stolen are reported);
 //  - strata dynamic, progress thread: the same with flow_options::progress_thread (the calling thread
@@ -19,7 +21,9 @@
 // runs, the schedulers interleaved (order rotated every repetition). The factor of every scheduler is checked
 // (max |A - L L^T| / max |A| < 1e-10) on the first repetition. Writes PREFIX.json and PREFIX.csv. The last
 // line printed is "strata/starpu_eager median makespan at T tiles: R" (T the largest tile count, R the ratio of
-// the medians of strata dynamic and StarPU eager); the line before it gives the same for strata dynamic + steal.
+// the medians of strata dynamic and StarPU eager); the lines before it give the same for strata dynamic + steal
+// and strata dynamic, HEFT. Each strata dynamic scheduler also reports its busiest rank's time in task bodies
+// and the idle fraction of that rank (waiting for inputs, the runtime between tasks, fixed costs).
 //
 //   mpiexec -n 2 --bind-to none bench_dag_cholesky --tiles 4,6,8,10,12,14,16 --tile-size 64 --reps 15 --out dag_cholesky
 #include "../../examples/cholesky/tiled_cholesky.hpp"
@@ -104,6 +108,8 @@ double median(std::vector<double> v) {
 
 struct sched_runs {
   std::vector<double> makespan, busy, init;  // init: starpu_init only (not in the makespan)
+  std::vector<double> busiest;                // strata dynamic: the busiest rank's time in task bodies
+  std::vector<double> transfers;              // strata dynamic: tiles sent between ranks
   std::vector<double> stolen;                 // strata dynamic: tasks run on another rank than planned
   std::vector<double> submit;                 // strata dynamic: tiled::submit on rank 0 (in the makespan)
   double residual = -1.0;
@@ -135,7 +141,7 @@ int main(int argc, char** argv) {
   strata::comm::mpi world{MPI_COMM_WORLD};
   int const me = world.rank(), P = world.size(), cores = P * workers;
 
-  std::vector<std::string> scheds = {"strata_dynamic", "strata_dynamic_steal", "strata_dynamic_progress_thread", "strata_heft", "strata_eager",
+  std::vector<std::string> scheds = {"strata_dynamic", "strata_dynamic_heft", "strata_dynamic_steal", "strata_dynamic_progress_thread", "strata_heft", "strata_eager",
                                      "strata_round_robin"};
   std::size_t const strata_scheds = scheds.size();
   std::string starpu_status;
@@ -179,11 +185,12 @@ int main(int argc, char** argv) {
   j["load_average_at_start"] = {load[0], load[1], load[2]};
   j["starpu"] = starpu_status;
   std::string compared = "strata_dynamic: dag::task_flow, " + std::to_string(P) + " ranks x " + std::to_string(workers) +
-                         " workers (plus one communication thread per rank), placement planned<heft>, ready tasks by upward rank, "
+                         " workers (the calling thread of each rank one of them), placement owner_computes (each task at the home of the tile it updates), ready tasks by upward rank, "
                          "tiles in place, makespan from the first submission to the end of run(), slowest rank; "
                          "strata_heft / eager / round_robin: the placement computed ahead with the calibrated costs, run by strata::dag::execute on " +
                          std::to_string(P) + " MPI ranks (one process and one thread each, tiles sent as MPI messages), " +
                          "makespan barrier to barrier";
+  compared += "; strata_dynamic_heft: strata_dynamic with placement planned<heft> over ranks x workers";
   compared += "; strata_dynamic_steal: strata_dynamic with flow_options::steal on (idle ranks take ready tasks of busy ones, "
               "default max_bytes)";
   compared += "; strata_dynamic_progress_thread: strata_dynamic with flow_options::progress_thread (the calling thread of each rank "
@@ -219,10 +226,10 @@ int main(int argc, char** argv) {
 
   auto const pf = strata::dag::platform::uniform(P);
   auto const pf_cores = strata::dag::platform::uniform(cores);
-  double last_ratio = -1.0, last_steal_ratio = -1.0, last_mpi_ratio = -1.0;
+  double last_ratio = -1.0, last_steal_ratio = -1.0, last_mpi_ratio = -1.0, last_heft_ratio = -1.0;
   std::string stolen_line = "strata_dynamic_steal: tasks stolen (median):";
   int last_tiles = 0;
-  std::string fixed_line;
+  std::string fixed_line, idle_line;
   bool strata_ok = true, starpu_ok = true;
   for (int t : tiles) {
     auto const prob = tiled::build(t, b, costs);
@@ -250,15 +257,21 @@ int main(int argc, char** argv) {
         if (s.starts_with("strata_dynamic")) {
           world.barrier();
           auto const t0 = std::chrono::steady_clock::now();
-          strata::dag::task_flow<> flow{
-              {.workers = workers, .steal = {.enabled = s == "strata_dynamic_steal"}, .progress_thread = s == "strata_dynamic_progress_thread"}};
-          tiled::submit(flow, store, costs, P);
-          rr.submit.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-          auto const res = flow.run(world);
+          strata::dag::flow_options const fo{
+              .workers = workers, .steal = {.enabled = s == "strata_dynamic_steal"}, .progress_thread = s == "strata_dynamic_progress_thread"};
+          auto submit_and_run = [&](auto&& flow) {
+            tiled::submit(flow, store, costs, P);
+            rr.submit.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+            return flow.run(world);
+          };
+          auto const res = s == "strata_dynamic_heft" ? submit_and_run(strata::dag::task_flow<>{fo})
+                                                      : submit_and_run(strata::dag::task_flow<strata::dag::owner_computes>{fo});
           double const took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           rr.makespan.push_back(world.all_reduce(took, strata::comm::reduce_op::max));
           rr.busy.push_back(world.all_reduce(res.busy_s, strata::comm::reduce_op::sum));
           rr.stolen.push_back(static_cast<double>(res.tasks_stolen));
+          rr.busiest.push_back(world.all_reduce(res.busy_s, strata::comm::reduce_op::max));
+          rr.transfers.push_back(static_cast<double>(res.transfers));
           if (check) {
             rr.residual = tiled::gathered_residual(world, store);
             int bad = me == 0 && !(rr.residual < residual_limit);
@@ -342,6 +355,11 @@ int main(int argc, char** argv) {
                               {"residual", rr.residual}};
       if (!rr.init.empty()) run["schedulers"][s]["starpu_init_s_median"] = median(rr.init);
       if (!rr.stolen.empty()) run["schedulers"][s]["tasks_stolen_median"] = median(rr.stolen);
+      if (!rr.busiest.empty()) {
+        run["schedulers"][s]["busiest_rank_busy_s_median"] = median(rr.busiest);
+        run["schedulers"][s]["busiest_rank_idle_fraction"] = 1.0 - median(rr.busiest) / m;
+        run["schedulers"][s]["transfers"] = median(rr.transfers);
+      }
       std::printf(" %18.3f", m / lb);
     }
     for (auto const& s : scheds) csv << ',' << median(runs[s].makespan) * 1e3;
@@ -354,12 +372,19 @@ int main(int argc, char** argv) {
       last_mpi_ratio = median(runs["strata_dynamic"].makespan) / median(runs["starpu_mpi_eager"].makespan);
     if (runs.contains("starpu_eager")) last_ratio = median(runs["strata_dynamic"].makespan) / median(runs["starpu_eager"].makespan);
     if (runs.contains("starpu_eager"))
-      last_steal_ratio = median(runs["strata_dynamic_steal"].makespan) / median(runs["starpu_eager"].makespan);
+      last_steal_ratio = median(runs["strata_dynamic_steal"].makespan) / median(runs["starpu_eager"].makespan),
+      last_heft_ratio = median(runs["strata_dynamic_heft"].makespan) / median(runs["starpu_eager"].makespan);
+    idle_line = "strata dynamic at " + std::to_string(t) + " tiles (median): owner_computes " +
+                std::to_string(static_cast<long>(median(runs["strata_dynamic"].transfers))) + " transfers, busiest rank idle " +
+                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic"].busiest) / median(runs["strata_dynamic"].makespan))) +
+                " %; planned<heft> " + std::to_string(static_cast<long>(median(runs["strata_dynamic_heft"].transfers))) +
+                " transfers, busiest rank idle " +
+                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic_heft"].busiest) / median(runs["strata_dynamic_heft"].makespan))) + " %";
     stolen_line += " " + std::to_string(t) + " tiles " + std::to_string(static_cast<long>(median(runs["strata_dynamic_steal"].stolen))) +
                    " of " + std::to_string(prob.graph.size()) + ";";
     last_tiles = t;
     fixed_line = "strata dynamic fixed costs at " + std::to_string(t) + " tiles (rank 0, median): submission " +
-                 std::to_string(median(runs["strata_dynamic"].submit) * 1e3) + " ms, HEFT placement over " + std::to_string(cores) +
+                 std::to_string(median(runs["strata_dynamic"].submit) * 1e3) + " ms, HEFT placement (strata dynamic, HEFT) over " + std::to_string(cores) +
                  " processors " + std::to_string(median(place_s) * 1e3) + " ms";
     run["strata_dynamic_submit_s_median"] = median(runs["strata_dynamic"].submit);
     run["heft_place_s_median"] = median(place_s);
@@ -373,7 +398,10 @@ int main(int argc, char** argv) {
 #endif
     std::printf("%s\n", stolen_line.c_str());
     std::printf("%s\n", fixed_line.c_str());
+    std::printf("%s\n", idle_line.c_str());
     std::printf("wrote %s.json %s.csv\n", out.c_str(), out.c_str());
+    if (last_heft_ratio > 0)
+      std::printf("strata heft/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_heft_ratio);
     if (last_steal_ratio > 0)
       std::printf("strata steal/starpu_eager median makespan at %d tiles: %.3f\n", last_tiles, last_steal_ratio);
     if (last_mpi_ratio > 0)

@@ -22,7 +22,7 @@ export STARPU_SILENT=${STARPU_SILENT:-1} STARPU_WORKERS_NOBIND=${STARPU_WORKERS_
 csv="$out/dag_cholesky.csv"
 col() { head -1 "$csv" | tr ',' '\n' | grep -nx "$1" | cut -d: -f1; }
 ms="" ratio="" best=""
-for s in strata_dynamic strata_dynamic_steal strata_dynamic_progress_thread strata_heft strata_eager strata_round_robin starpu_dmda starpu_eager starpu_mpi_eager; do
+for s in strata_dynamic strata_dynamic_heft strata_dynamic_steal strata_dynamic_progress_thread strata_heft strata_eager strata_round_robin starpu_dmda starpu_eager starpu_mpi_eager; do
   c=$(col "${s}_ms" || true)
   [ -n "$c" ] || continue
   title=${s//_/ }

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// \brief Where the tasks of a `dag::task_flow` run (SPEC S4, S9): the `flow_placement` concept,
-/// `planned<P>` (any graph `placement_policy` — HEFT, eager, round robin — over ranks x workers) and
-/// `locality` (each task on the rank holding most of its input bytes).
+/// `planned<P>` (any graph `placement_policy` — HEFT, eager, round robin — over ranks x workers),
+/// `locality` (each task on the rank holding most of its input bytes) and `owner_computes` (each task on
+/// the home of the handle it writes).
 
 #include <strata/dag/access.hpp>
 #include <strata/dag/graph.hpp>
@@ -101,7 +102,32 @@ struct locality {
   friend bool operator==(locality const&, locality const&) = default;
 };
 
+/// \brief Owner computes: each task on the home rank of the first handle it writes (the rule of ScaLAPACK,
+/// DPLASMA and StarPU-MPI for distributed tiles); a task that writes nothing goes to the home of the first
+/// handle it reads, one that touches nothing to rank 0. A handle's value never leaves its home to be
+/// updated, so only the inputs read elsewhere move (a quarter of `planned<heft>`'s transfers for the
+/// tiled Cholesky: `docs/balancing.md`; HEFT counts a transfer as overlapped with compute, where the
+/// receiving rank spends its own core on the copy). The balance is that of the homes: it needs a
+/// distribution of the handles over the ranks (2D block-cyclic for tiles), and puts every task on rank 0
+/// when every handle is homed there.
+struct owner_computes {
+  [[nodiscard]] static constexpr std::string_view name() noexcept { return "owner_computes"; }
+  [[nodiscard]] std::vector<int> assign(flow_plan_input const& in) const {
+    std::vector<int> out(in.tasks.size(), 0);
+    for (task_id t = 0; t < in.tasks.size(); ++t) {
+      auto const& acc = in.accesses[t];
+      auto const w = std::ranges::find_if(acc, [](data_access const& a) { return writes(a.mode); });
+      if (w != acc.end())
+        out[t] = in.data[w->handle].home;
+      else if (!acc.empty())
+        out[t] = in.data[acc.front().handle].home;
+    }
+    return out;
+  }
+  friend constexpr bool operator==(owner_computes const&, owner_computes const&) = default;
+};
+
 static_assert(flow_placement<planned<heft>> && flow_placement<planned<eager>> && flow_placement<planned<round_robin>> &&
-              flow_placement<locality>);
+              flow_placement<locality> && flow_placement<owner_computes>);
 
 }  // namespace strata::dag

@@ -19,7 +19,7 @@ using namespace strata::dag;
 
 using strata::test::versioned_program;
 
-using placements = std::tuple<planned<heft>, planned<eager>, locality>;
+using placements = std::tuple<planned<heft>, planned<eager>, locality, owner_computes>;
 
 TEMPLATE_LIST_TEST_CASE("task_flow: readers see the latest writer across ranks; values end at home", "[dag][flow][mpi]",
                         placements) {

@@ -36,6 +36,7 @@ TEST_CASE("task_flow infers RAW, WAR and WAW edges, one per predecessor", "[dag]
   STATIC_REQUIRE(flow_placement<planned<heft>>);
   STATIC_REQUIRE(flow_placement<planned<eager>>);
   STATIC_REQUIRE(flow_placement<locality>);
+  STATIC_REQUIRE(flow_placement<owner_computes>);
   std::vector<double> a(4), b(4);
   task_flow<> flow;
   auto ha = flow.register_data("a", a);
@@ -201,7 +202,7 @@ TEST_CASE("task_flow: a task that throws stops the run with a task_error naming 
   CHECK(v[0] == -1);
 }
 
-TEST_CASE("locality places a task where most of its input bytes are; planned<heft> spreads independent work",
+TEST_CASE("locality places a task where most of its input bytes are; owner_computes where it writes; planned<heft> spreads independent work",
           "[dag][flow]") {
   graph g;
   std::vector<data_info> data = {{"x", 800, 0}, {"y", 100, 1}, {"z", 100, 1}};
@@ -216,6 +217,12 @@ TEST_CASE("locality places a task where most of its input bytes are; planned<hef
   add({{2, access_mode::write}});                                     // reads nothing: least loaded (rank 1)
   auto const r = locality{}.assign({g, acc, data, 2, 1});
   CHECK(r == std::vector<int>{0, 1, 0, 1});
+
+  // Owner computes: the home of the first handle written (x 0, y 1, z 1), else of the first read.
+  add({{1, access_mode::read}});                                      // writes nothing: y's home
+  add({});                                                            // touches nothing: rank 0
+  auto const o = owner_computes{}.assign({g, acc, data, 2, 1});
+  CHECK(o == std::vector<int>{1, 1, 1, 1, 1, 0});  // t2 writes nothing: z's home
 
   graph wide;
   std::vector<std::vector<data_access>> none(8);
