@@ -357,7 +357,7 @@ int main(int argc, char** argv) {
       if (!rr.stolen.empty()) run["schedulers"][s]["tasks_stolen_median"] = median(rr.stolen);
       if (!rr.busiest.empty()) {
         run["schedulers"][s]["busiest_rank_busy_s_median"] = median(rr.busiest);
-        run["schedulers"][s]["busiest_rank_idle_fraction"] = 1.0 - median(rr.busiest) / m;
+        run["schedulers"][s]["busiest_rank_idle_fraction"] = 1.0 - median(rr.busiest) / (m * workers);  // of its workers' time
         run["schedulers"][s]["transfers"] = median(rr.transfers);
       }
       std::printf(" %18.3f", m / lb);
@@ -376,10 +376,10 @@ int main(int argc, char** argv) {
       last_heft_ratio = median(runs["strata_dynamic_heft"].makespan) / median(runs["starpu_eager"].makespan);
     idle_line = "strata dynamic at " + std::to_string(t) + " tiles (median): owner_computes " +
                 std::to_string(static_cast<long>(median(runs["strata_dynamic"].transfers))) + " transfers, busiest rank idle " +
-                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic"].busiest) / median(runs["strata_dynamic"].makespan))) +
+                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic"].busiest) / (median(runs["strata_dynamic"].makespan) * workers))) +
                 " %; planned<heft> " + std::to_string(static_cast<long>(median(runs["strata_dynamic_heft"].transfers))) +
                 " transfers, busiest rank idle " +
-                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic_heft"].busiest) / median(runs["strata_dynamic_heft"].makespan))) + " %";
+                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic_heft"].busiest) / (median(runs["strata_dynamic_heft"].makespan) * workers))) + " %";
     stolen_line += " " + std::to_string(t) + " tiles " + std::to_string(static_cast<long>(median(runs["strata_dynamic_steal"].stolen))) +
                    " of " + std::to_string(prob.graph.size()) + ";";
     last_tiles = t;

@@ -104,7 +104,8 @@ int run_dynamic(strata::comm::mpi const& world, int tiles, int b, tiled::kernel_
   auto const res = placement == "heft"          ? factor<dag::planned<dag::heft>>(world, store, costs, workers, tasks, ra, ran)
                    : placement == "eager"       ? factor<dag::planned<dag::eager>>(world, store, costs, workers, tasks, ra, ran)
                    : placement == "round_robin" ? factor<dag::planned<dag::round_robin>>(world, store, costs, workers, tasks, ra, ran)
-                                                : factor<dag::locality>(world, store, costs, workers, tasks, ra, ran);
+                   : placement == "owner_computes" ? factor<dag::owner_computes>(world, store, costs, workers, tasks, ra, ran)
+                                                   : factor<dag::locality>(world, store, costs, workers, tasks, ra, ran);
   ran = world.all_reduce(ran, strata::comm::reduce_op::sum);
   // The bound for ranks x workers processors, from the graph the flow inferred.
   auto const prob = tiled::build(tiles, b, costs);
@@ -137,8 +138,10 @@ int main(int argc, char** argv) {
   CLI::App app{"cholesky: tiled Cholesky through strata's DAG placement and MPI executor"};
   app.add_option("--tiles", tiles, "tiles per dimension")->check(CLI::Range(1, 64));
   app.add_option("--tile-size", b, "tile size b (n = tiles x b)")->check(CLI::Range(1, 2048));
-  app.add_option("--placement", placement, "heft | round_robin | eager | locality (locality: dynamic runtime only)")
-      ->check(CLI::IsMember({"heft", "round_robin", "eager", "locality"}));
+  app.add_option("--placement", placement,
+                 "heft | round_robin | eager | locality | owner_computes (the last two: dynamic runtime only; owner_computes: each "
+                 "task at the home of the tile it updates)")
+      ->check(CLI::IsMember({"heft", "round_robin", "eager", "locality", "owner_computes"}));
   app.add_option("--runtime", runtime, "static (placed ahead, dag::execute) | dynamic (dag::task_flow)")
       ->check(CLI::IsMember({"static", "dynamic"}));
   app.add_option("--workers", workers, "dynamic runtime: worker threads per rank")->check(CLI::Range(1, 256));
@@ -151,7 +154,8 @@ int main(int argc, char** argv) {
   app.add_option("--crash-rank", ra.crash_rank, "rank to kill");
   try {
     app.parse(argc, argv);
-    if (runtime == "static" && placement == "locality") throw CLI::ValidationError("--placement locality needs --runtime dynamic");
+    if (runtime == "static" && (placement == "locality" || placement == "owner_computes"))
+      throw CLI::ValidationError("--placement " + placement + " needs --runtime dynamic");
     if (runtime == "static" && !ra.dir.empty()) throw CLI::ValidationError("--dir needs --runtime dynamic");
     if (ra.crash_at >= 0 && ra.dir.empty()) throw CLI::ValidationError("--crash-at-task needs --dir");
   } catch (CLI::ParseError const& e) {
