@@ -44,6 +44,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -215,8 +216,17 @@ int main(int argc, char** argv) {
   }
 
   std::ofstream csv;
+  int cannot_write = 0;  // checked before the runs: no figures lost to a missing directory
   if (me == 0) {
     csv.open(out + ".csv");
+    if (!csv) {
+      std::fprintf(stderr, "bench_dag_cholesky: cannot write %s.csv: %s (does its directory exist?)\n", out.c_str(), std::strerror(errno));
+      cannot_write = 1;
+    }
+  }
+  world.broadcast(std::as_writable_bytes(std::span(&cannot_write, 1)), 0);
+  if (cannot_write) return 2;
+  if (me == 0) {
     csv << "tiles,tasks,lower_bound_ms,heft_planned_ratio";
     for (auto const& s : scheds) csv << ',' << s << "_ms";
     for (auto const& s : scheds) csv << ',' << s << "_ratio";
@@ -391,7 +401,13 @@ int main(int argc, char** argv) {
     j["runs"].push_back(run);
   }
   if (me == 0) {
-    std::ofstream(out + ".json") << j.dump(2) << '\n';
+    std::ofstream js(out + ".json");
+    js << j.dump(2) << '\n';
+    csv.flush();
+    if (!js || !csv) {
+      std::fprintf(stderr, "bench_dag_cholesky: writing %s.json / %s.csv failed: %s\n", out.c_str(), out.c_str(), std::strerror(errno));
+      return 2;
+    }
     std::printf(strata_ok ? "strata factor ok (every placement, residual < 1e-10)\n" : "strata factor WRONG\n");
 #if STRATA_BENCH_HAVE_STARPU
     if (!no_starpu) std::printf(starpu_ok ? "StarPU factor ok (every StarPU scheduler, residual < 1e-10)\n" : "StarPU factor WRONG\n");
