@@ -114,9 +114,69 @@ struct sched_runs {
   std::vector<double> stolen;                 // strata dynamic: tasks run on another rank than planned
   std::vector<double> submit;                 // strata dynamic: tiled::submit on rank 0 (in the makespan)
   double residual = -1.0;
+  /// Strata dynamic: the busiest rank's idle fraction of its workers' time (waiting for inputs, the
+  /// runtime between tasks, fixed costs), from the medians.
+  [[nodiscard]] double busiest_idle(int workers) const { return 1.0 - median(busiest) / (median(makespan) * workers); }
 };
 
 }  // namespace
+
+/// What the machine gives the ranks, measured side by side in this run (docs/benchmarks.md reads it):
+/// the time of one gemm on each rank alone (the others waiting in a barrier) and with every rank computing
+/// at once (medians of `n` kernels), and the time a tile-sized message costs the receiving rank inside
+/// MPI_Test once it has arrived (rank 1 from rank 0, median of `n`; 0 with one rank).
+struct machine_probe {
+  std::vector<double> gemm_alone_s, gemm_together_s;  // per rank
+  double tile_receive_s = 0.0;
+};
+machine_probe probe_machine(strata::comm::mpi const& world, int b, int n = 60) {
+  int const me = world.rank(), P = world.size();
+  auto const m = 4 * b;
+  auto const x = tiled::initial_tile(1, 0, b, m), y = tiled::initial_tile(1, 1, b, m);
+  auto c = y;
+  auto gemms = [&] {
+    std::vector<double> t;
+    for (int k = 0; k < n; ++k) {
+      auto const t0 = std::chrono::steady_clock::now();
+      tiled::gemm_nt(x.data(), y.data(), c.data(), b);
+      t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return median(t);
+  };
+  auto gather = [&](double v) {
+    std::vector<double> all(static_cast<std::size_t>(P));
+    MPI_Allgather(&v, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, world.native());
+    return all;
+  };
+  machine_probe out;
+  double alone = 0.0;
+  for (int r = 0; r < P; ++r) {
+    world.barrier();
+    if (r == me) alone = gemms();
+  }
+  out.gemm_alone_s = gather(alone);
+  world.barrier();
+  out.gemm_together_s = gather(gemms());
+  if (P >= 2) {
+    std::vector<double> tile(static_cast<std::size_t>(b * b), 1.0), spent;
+    for (int k = 0; k < n; ++k) {
+      world.barrier();
+      if (me == 0) MPI_Send(tile.data(), b * b, MPI_DOUBLE, 1, k, world.native());
+      if (me == 1) {
+        MPI_Request q;
+        MPI_Irecv(tile.data(), b * b, MPI_DOUBLE, 0, k, world.native(), &q);
+        std::this_thread::sleep_for(std::chrono::microseconds(300));  // the sender's part is done by now
+        auto const t0 = std::chrono::steady_clock::now();
+        for (int done = 0; !done;) MPI_Test(&q, &done, MPI_STATUS_IGNORE);
+        spent.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    }
+    double v = me == 1 ? median(spent) : 0.0;
+    MPI_Bcast(&v, 1, MPI_DOUBLE, 1, world.native());
+    out.tile_receive_s = v;
+  }
+  return out;
+}
 
 int main(int argc, char** argv) {
   strata::comm::mpi_environment env{argc, argv};
@@ -169,6 +229,8 @@ int main(int argc, char** argv) {
   if (me == 0) costs = tiled::calibrate(b, calib_reps);
   world.broadcast(std::as_writable_bytes(std::span(&costs, 1)), 0);
 
+  auto const machine = probe_machine(world, b);
+
   cpu_set_t mask;
   CPU_ZERO(&mask);
   int const allowed = sched_getaffinity(0, sizeof mask, &mask) == 0 ? CPU_COUNT(&mask) : -1;
@@ -206,10 +268,20 @@ int main(int argc, char** argv) {
                 "owner computes, makespan first insertion to starpu_task_wait_for_all(), slowest rank";
   j["compared"] = compared;
   j["kernel_seconds"] = {{"potrf", costs.potrf}, {"trsm", costs.trsm}, {"syrk", costs.syrk}, {"gemm", costs.gemm}};
+  j["machine"] = {{"gemm_alone_s_per_rank", machine.gemm_alone_s},
+                  {"gemm_all_ranks_at_once_s_per_rank", machine.gemm_together_s},
+                  {"tile_message_receiver_s", machine.tile_receive_s}};
   if (me == 0) {
     std::printf("kernel costs (b = %d, best of %d): potrf %.1f us, trsm %.1f us, syrk %.1f us, gemm %.1f us\n", b, calib_reps,
                 costs.potrf * 1e6, costs.trsm * 1e6, costs.syrk * 1e6, costs.gemm * 1e6);
     std::printf("rank 0 may run on %d of %ld cpus; load average %.2f\n", allowed, sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+    auto us = [](std::vector<double> const& v) {
+      std::string t;
+      for (auto x : v) t += (t.empty() ? "" : " / ") + std::to_string(static_cast<int>(x * 1e6 + 0.5));
+      return t;
+    };
+    std::printf("machine: one gemm per rank alone %s us, every rank at once %s us; a %d KiB tile costs its receiver %.1f us in MPI_Test\n",
+                us(machine.gemm_alone_s).c_str(), us(machine.gemm_together_s).c_str(), b * b * 8 / 1024, machine.tile_receive_s * 1e6);
     std::printf("%5s %5s %10s", "tiles", "tasks", "bound ms");
     for (auto const& s : scheds) std::printf(" %18s", s.c_str());
     std::printf("   (median makespan / lower bound, %d ranks x %d workers)\n", P, workers);
@@ -367,7 +439,7 @@ int main(int argc, char** argv) {
       if (!rr.stolen.empty()) run["schedulers"][s]["tasks_stolen_median"] = median(rr.stolen);
       if (!rr.busiest.empty()) {
         run["schedulers"][s]["busiest_rank_busy_s_median"] = median(rr.busiest);
-        run["schedulers"][s]["busiest_rank_idle_fraction"] = 1.0 - median(rr.busiest) / (m * workers);  // of its workers' time
+        run["schedulers"][s]["busiest_rank_idle_fraction"] = rr.busiest_idle(workers);
         run["schedulers"][s]["transfers"] = median(rr.transfers);
       }
       std::printf(" %18.3f", m / lb);
@@ -384,12 +456,12 @@ int main(int argc, char** argv) {
     if (runs.contains("starpu_eager"))
       last_steal_ratio = median(runs["strata_dynamic_steal"].makespan) / median(runs["starpu_eager"].makespan),
       last_heft_ratio = median(runs["strata_dynamic_heft"].makespan) / median(runs["starpu_eager"].makespan);
-    idle_line = "strata dynamic at " + std::to_string(t) + " tiles (median): owner_computes " +
-                std::to_string(static_cast<long>(median(runs["strata_dynamic"].transfers))) + " transfers, busiest rank idle " +
-                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic"].busiest) / (median(runs["strata_dynamic"].makespan) * workers))) +
-                " %; planned<heft> " + std::to_string(static_cast<long>(median(runs["strata_dynamic_heft"].transfers))) +
-                " transfers, busiest rank idle " +
-                std::to_string(100.0 * (1.0 - median(runs["strata_dynamic_heft"].busiest) / (median(runs["strata_dynamic_heft"].makespan) * workers))) + " %";
+    auto placed = [&](std::string const& s) {
+      return std::to_string(static_cast<long>(median(runs[s].transfers))) + " transfers, busiest rank idle " +
+             std::to_string(100.0 * runs[s].busiest_idle(workers)) + " %";
+    };
+    idle_line = "strata dynamic at " + std::to_string(t) + " tiles (median): owner_computes " + placed("strata_dynamic") +
+                "; planned<heft> " + placed("strata_dynamic_heft");
     stolen_line += " " + std::to_string(t) + " tiles " + std::to_string(static_cast<long>(median(runs["strata_dynamic_steal"].stolen))) +
                    " of " + std::to_string(prob.graph.size()) + ";";
     last_tiles = t;

@@ -228,10 +228,8 @@ class flow_executor {
     auto const t = plan_.ops[i].index;
     spans.clear();
     auto const [error, busy] = device < 0 ? timed([&] {
-      for (auto const& a : tasks_[t].accesses) {
-        if (dev_ && reads(a.mode)) dev_->host_current(a.handle, buffers_[a.handle]);
-        spans.push_back(buffers_[a.handle]);
-      }
+      reads_on_host(t);
+      for (auto const& a : tasks_[t].accesses) spans.push_back(buffers_[a.handle]);
       tasks_[t].body(spans);
     })
                                           : timed([&] { run_on_device(device, t, spans); });
@@ -263,6 +261,16 @@ class flow_executor {
     for (auto const& a : acc) spans.push_back(dev_->acquire(d, a.handle, buffers_[a.handle], reads(a.mode)));
     tasks_[t].device_body(spans);
     detail::finish_device_work();
+  }
+  // Before the host reads handle h (a send) or what task t reads (its host body, a steal offer): the
+  // newest values in the host buffers, copied back from the device holding them (lazy write-back).
+  void on_host(std::size_t h) {
+    if (dev_) dev_->host_current(h, buffers_[h]);
+  }
+  void reads_on_host(std::size_t t) {
+    if (dev_)
+      for (auto const& a : tasks_[t].accesses)
+        if (reads(a.mode)) dev_->host_current(a.handle, buffers_[a.handle]);
   }
   // Runs a task body; returns what it threw ("" when nothing) and the seconds it took.
   template <class Body>
@@ -340,9 +348,7 @@ class flow_executor {
             break;
           }
     }
-    if (dev_ && op != no_op)  // the bytes it reads, from the host
-      for (auto const& a : tasks_[plan_.ops[op].index].accesses)
-        if (reads(a.mode)) dev_->host_current(a.handle, buffers_[a.handle]);
+    if (op != no_op) reads_on_host(plan_.ops[op].index);
     auto bytes = steal_message::offer(op, op == no_op ? 0 : plan_.ops[op].index, tasks_, buffers_);
     if (op != no_op) out_.steal_bytes_sent += bytes.size();
     steal_ch_->send(thief, steal_.request_tag + 1, std::move(bytes));
@@ -411,7 +417,7 @@ class flow_executor {
       if (!failed)
         for (auto i : to_post) {
           auto const& op = plan_.ops[i];
-          if (dev_ && op.what == local_op::kind::send) dev_->host_current(op.index, buffers_[op.index]);
+          if (op.what == local_op::kind::send) on_host(op.index);
           transfers_.post(op, buffers_[op.index], i), event = true;
         }
       to_post.clear();
