@@ -3,6 +3,7 @@
 #include <strata/strata.hpp>
 #include <support/files.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thrust/device_vector.h>
@@ -152,6 +153,58 @@ TEST_CASE("a rank that cannot write aborts the version on every rank and keeps t
   rank_state s{world.rank()};
   REQUIRE(restore_into(world, dir, s) == 4u);
   CHECK(s.is(4));
+}
+
+namespace {
+/// A posix_dir whose free space can be made to read 0 (one rank "full"): the vote's room check.
+struct fillable_dir : storage::posix_dir {
+  static constexpr std::string_view name = "posix_dir";
+  std::shared_ptr<std::atomic<bool>> full = std::make_shared<std::atomic<bool>>(false);
+  [[nodiscard]] std::optional<std::uint64_t> free_bytes() const {
+    return full->load() ? std::optional<std::uint64_t>{0} : posix_dir::free_bytes();
+  }
+  friend bool operator==(fillable_dir const&, fillable_dir const&) noexcept { return true; }
+};
+}  // namespace
+
+TEST_CASE("async: a rank without room refuses the version on every rank, the copy made during the vote is dropped",
+          "[mpi][checkpoint][async][fault]") {
+  comm::mpi world{MPI_COMM_WORLD};
+  test::scratch_dir dir{world, "mpi-async-room"};
+  using async_ckpt = checkpointer<comm::mpi, snapshot::full, fillable_dir, consistency::coordinated,
+                                  trigger::every_n, retention::keep_last<10>>;
+  int const victim = world.size() - 1;
+  async_ckpt::options o{.directory = dir, .trigger = {.n = 1}, .async = true};
+  auto full = o.storage.full;
+  {
+    rank_state s{world.rank()};
+    async_ckpt ckpt{world, o};
+    s.protect(ckpt);
+    s.set(1);
+    REQUIRE(ckpt.checkpoint() == 1u);
+    ckpt.wait();
+    if (world.rank() == victim) full->store(true);
+    s.set(2);
+    // the state is copied while the vote is in flight; the vote then refuses version 2 everywhere
+    REQUIRE_THROWS_WITH(ckpt.checkpoint(), Catch::Contains("version 2 not attempted") &&
+                                               Catch::Contains("rank " + std::to_string(victim) + ":") &&
+                                               Catch::Contains("MiB free"));
+    CHECK(fs::exists(test::manifest_path(dir, 1)));
+    CHECK_FALSE(fs::exists(test::manifest_path(dir, 2)));
+    full->store(false);
+    for (std::uint64_t k = 0; k < 3; ++k) {  // a version not attempted keeps its number free
+      s.set(10 + k);
+      REQUIRE(ckpt.checkpoint() == 2 + k);
+      s.set(100 + k);  // changed right after the call returns: the copy was taken at the call
+    }
+    ckpt.wait();
+    CHECK(ckpt.versions() == std::vector<std::uint64_t>{1, 2, 3, 4});
+  }
+  rank_state s{world.rank()};
+  mpi_ckpt reader{world, opts(dir)};
+  s.protect(reader);
+  REQUIRE(reader.restore_latest() == 4u);
+  CHECK(s.is(12));
 }
 
 TEST_CASE("retention removes old versions on every rank", "[mpi][checkpoint][retention]") {

@@ -372,7 +372,8 @@ class checkpointer_core {
   //   vote (collective)      no background failure, something is protected, the storage has
   //                          room, the writer's slot: one all-reduce                vote_before()
   //   freeze   (async)       the protected bytes copied out (one memcpy, device data
-  //                          straight from the device), the job queued              freeze(), make_room()
+  //                          straight from the device), the job queued; with no job
+  //                          waiting, made while the vote is in flight             freeze(), make_room()
   //   encode                 the snapshot policy encodes this rank's shard          encode()
   //   write, vote, record    the consistency protocol: shards durable, agreement,
   //                          rank 0's commit record (a version without it does not exist)
@@ -399,7 +400,10 @@ class checkpointer_core {
   /// reasons travel (more collectives) only when something is wrong, and every rank throws. Async:
   /// `slot` is the writer's queue lock, held from before the vote, so that no writer starts the
   /// waiting version meanwhile. \returns whether the waiting version is superseded.
-  bool vote_before(std::uint64_t v, std::optional<typename writer_type::lock_type>& slot);
+  /// `early`: async, with no job waiting on this rank, the protected state frozen while the vote
+  /// was in flight (comm::mpi); empty otherwise, and after a vote that throws.
+  bool vote_before(std::uint64_t v, std::optional<typename writer_type::lock_type>& slot,
+                   std::optional<checkpoint::detail::frozen_state>& early);
   /// This rank's reason it cannot write version `v` (too little room; empty: it can).
   [[nodiscard]] std::string room_problem(std::uint64_t v) const;
   /// Async, after the vote (`l` still held): frees the waiting slot. A waiting periodic version that

@@ -16,14 +16,17 @@ auto STRATA_CORE::checkpoint_impl(checkpoint::urgency u) -> std::uint64_t {
   if (!next_version_) discover_next_version();
   auto const v = *next_version_;
   std::optional<typename writer_type::lock_type> slot;  // async: the writer's queue, held through the vote
-  bool const supersede = vote_before(v, slot);  // throws on every rank when any cannot go on
+  std::optional<checkpoint::detail::frozen_state> early;  // async: the copy, made while the vote was in flight
+  // The log's mark (a protected region) says which entries this version includes: stamped before any
+  // copy is made. A refused version leaves it ahead of the last commit, which only a restore reads.
+  std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
+  bool const supersede = vote_before(v, slot, early);  // throws on every rank when any cannot go on
   next_version_ = v + 1;  // a failed attempt never reuses its number: its leftovers are not history
   if (writer_) make_room(*slot, supersede);
   slot.reset();  // take_buffer and push lock the queue themselves
-  std::uint64_t const log_index = alog_ ? alog_->stamp() : 0;
   job j{.version = v, .step = step_, .created_unix_ms = manifest::now_unix_ms()};
   // Async: the application thread only copies its state; the writer encodes the copy (run_job).
-  if (writer_) j.frozen = checkpoint::detail::freeze(registry_, writer_->take_buffer());
+  if (writer_) j.frozen = early ? std::move(early) : checkpoint::detail::freeze(registry_, writer_->take_buffer());
   else take_encoding(j, encode(comm_, registry_, v));
   j.log_index = log_index;
   auto const t1 = trigger::clock::now();
@@ -128,7 +131,8 @@ auto STRATA_CORE::observe_background_change() -> void {
 }
 
 STRATA_CORE_TEMPLATE
-auto STRATA_CORE::vote_before(std::uint64_t v, std::optional<typename writer_type::lock_type>& slot) -> bool {
+auto STRATA_CORE::vote_before(std::uint64_t v, std::optional<typename writer_type::lock_type>& slot,
+                              std::optional<checkpoint::detail::frozen_state>& early) -> bool {
   auto periodic_waiting = [&] {
     auto const w = writer_->waiting(*slot);
     return w && *w == checkpoint::urgency::periodic;
@@ -151,10 +155,28 @@ auto STRATA_CORE::vote_before(std::uint64_t v, std::optional<typename writer_typ
     if (writer_) slot.emplace(writer_->hold());  // no writer starts the waiting version during the vote
     std::uint64_t const mine = std::uint64_t{failed || !why.empty()} | std::uint64_t{!registry_.empty()} << bits |
                                std::uint64_t{writer_ && periodic_waiting()} << 2 * bits;
-    auto const all = comm_.all_reduce(mine, comm::reduce_op::sum);
+    std::uint64_t all = 0;
+    if constexpr (comm::nonblocking_reduce_communicator<Comm>) {
+      auto vote = comm_.start_all_reduce(mine, comm::reduce_op::sum);
+      // Async with no job waiting here: no superseding (that takes a waiting version on every rank)
+      // and no wait for the slot, so the copy is made while the vote is in flight. The ranks' skew
+      // (the last one to reach the vote) is spent copying rather than waiting, which matters where
+      // ranks share cores. The queue is unlocked for the copy: only this thread pushes.
+      if (writer_ && !writer_->waiting(*slot)) {
+        slot.reset();
+        early = checkpoint::detail::freeze(registry_, writer_->take_buffer());
+        all = vote.wait();
+        slot.emplace(writer_->hold());
+      } else {
+        all = vote.wait();
+      }
+    } else {
+      all = comm_.all_reduce(mine, comm::reduce_op::sum);
+    }
     if ((all & mask) == 0 && ((all >> bits) & mask) != 0)
       return ((all >> 2 * bits) & mask) == static_cast<std::uint64_t>(comm_.size());
     slot.reset();  // something is wrong somewhere: the votes below say what, on every rank, and throw
+    if (early) writer_->give_buffer(std::move(early->buffer)), early.reset();
   }
   if (writer_) report_writer_failure();
   precheck(v);
