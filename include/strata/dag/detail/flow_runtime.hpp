@@ -2,13 +2,14 @@
 /// \file
 /// \brief Implementation of `dag::task_flow::run` (SPEC S9): the executor running one rank's plan
 /// (`flow_plan.hpp`) with a pool of worker threads and the calling thread, which makes every MPI call
-/// (and runs tasks between them unless it has a thread of its own), stealing through `flow_steal.hpp`.
+/// (and runs tasks between them unless it has a thread of its own), stealing through `flow_steal_protocol.hpp`.
 
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/access.hpp>
 #include <strata/dag/detail/flow_device.hpp>
 #include <strata/dag/detail/flow_plan.hpp>
 #include <strata/dag/detail/flow_steal.hpp>
+#include <strata/dag/detail/flow_steal_protocol.hpp>
 #include <strata/dag/detail/flow_transfers.hpp>
 #include <strata/dag/flow_error.hpp>
 #include <strata/dag/graph.hpp>
@@ -70,7 +71,7 @@ struct run_outcome {
 /// into its buffers and completes the task as if it had run there, so every later transfer and the
 /// values at the homes are those of the placement. A rank done with its plan enters a non-blocking
 /// barrier and keeps answering and stealing until every rank is in it (or a failure stops the run).
-class flow_executor {
+class flow_executor final : private steal_host {
  public:
   using clock = std::chrono::steady_clock;
 
@@ -79,11 +80,9 @@ class flow_executor {
                 bool progress_thread = false, int devices = 0)
       : plan_(plan), tasks_(tasks), names_(task_names), buffers_(buffers), caller_works_(!progress_thread),
         pool_size_(std::max(1, workers) - (progress_thread ? 0 : 1)), devices_(std::max(0, devices)), comm_(comm), ranks_(ranks),
-        mpi_(comm != MPI_COMM_NULL && ranks > 1), steal_(std::move(steal)) {
+        mpi_(comm != MPI_COMM_NULL && ranks > 1) {
     if (comm_ != MPI_COMM_NULL) MPI_Comm_rank(comm_, &me_);
-    steal_.on = steal_.on && mpi_;
-    away_.assign(plan_.ops.size(), 0);
-    if (steal_.on) steal_ch_.emplace(comm_), victims_.emplace(me_, ranks_);
+    if (steal.on && mpi_) stealing_.emplace(std::move(steal), comm_, me_, ranks_, plan_.ops.size(), tasks_, names_, buffers_, plan_.ops);
     if (devices_ > 0) dev_.emplace(buffers_.size(), devices_), ran_on_device_.assign(plan_.ops.size(), -1);
   }
 
@@ -111,14 +110,13 @@ class flow_executor {
       work_cv_.notify_all();
     }  // workers joined
     if (mpi_) drain();
+    if (stealing_) out_.steal_requests = stealing_->requests(), out_.steal_bytes_sent = stealing_->bytes_sent();
     if (dev_) out_.device_bytes_in = dev_->bytes_in(), out_.device_bytes_out = dev_->bytes_out();
     out_.elapsed_s = std::chrono::duration<double>(clock::now() - t0).count();
     return std::move(out_);
   }
 
  private:
-  static constexpr auto no_op = steal_message::no_op;
-
   struct by_priority {
     std::vector<local_op> const* ops;
     bool operator()(std::uint32_t a, std::uint32_t b) const {
@@ -310,87 +308,40 @@ class flow_executor {
     return true;
   }
 
-  // Stealing, all on the communication thread (messages through steal_ch_).
-  // One round: requests answered, a reply and results taken, finished stolen tasks sent back, an
-  // idle rank's request sent. Returns whether anything happened.
-  bool steal_step() {
-    bool event = false;
-    int from = -1;
-    while (steal_ch_->take(steal_.request_tag, from)) answer(from), event = true;
-    if (auto reply = steal_ch_->take(steal_.request_tag + 1, from)) take_reply(from, *reply), event = true;
-    while (auto result = steal_ch_->take(steal_.request_tag + 2, from)) take_result(from, *result), event = true;
-    std::vector<stolen_task> done;
-    {
-      std::lock_guard lk(m_);
-      done.swap(stolen_done_);
-    }
-    for (auto& job : done) {
-      out_.steal_bytes_sent += job.result.size();
-      steal_ch_->send(job.victim, steal_.request_tag + 2, std::move(job.result));
-    }
-    held_ -= done.size();
-    event |= !done.empty();
-    steal_ch_->test();
-    return ask_if_idle() || event;
-  }
-  // A peer asks for work: give the lowest-priority ready movable task that this rank's idle workers will
-  // not take, with the bytes it reads; or refuse (operation no_op).
-  void answer(int thief) {
-    std::uint64_t op = no_op;
+  // steal_host: what the stealing protocol asks of this rank, on the communication thread.
+  std::uint64_t give_away(std::vector<char> const& movable) override {
+    std::uint64_t op = steal_message::no_op;
     {
       std::lock_guard lk(m_);
       if (!failed_ && ready_.size() > static_cast<std::size_t>(idle_workers()))
         for (auto it = ready_.begin(); it != ready_.end(); ++it)
-          if (steal_.movable[plan_.ops[*it].index] && tasks_[plan_.ops[*it].index].body) {  // a host body: the thief's host runs it
+          if (movable[plan_.ops[*it].index] && tasks_[plan_.ops[*it].index].body) {  // a host body: the thief's host runs it
             op = *it;
-            away_[*it] = 1;
             ready_.erase(it);
             break;
           }
     }
-    if (op != no_op) reads_on_host(plan_.ops[op].index);
-    auto bytes = steal_message::offer(op, op == no_op ? 0 : plan_.ops[op].index, tasks_, buffers_);
-    if (op != no_op) out_.steal_bytes_sent += bytes.size();
-    steal_ch_->send(thief, steal_.request_tag + 1, std::move(bytes));
+    if (op != steal_message::no_op) reads_on_host(plan_.ops[op].index);
+    return op;
   }
-  // The answer to this rank's request: a task for the workers, or a refusal (ask the next rank; after a
-  // round of refusals wait: victim_picker).
-  void take_reply(int victim, std::vector<std::byte> const& bytes) {
-    asking_ = false;
-    auto job = steal_message::take_offer(victim, bytes, tasks_, names_, buffers_);
-    if (!job) {
-      victims_->refused();
-      return;
-    }
-    victims_->accepted();
-    ++held_;
+  void run_for_peer(stolen_task job) override {
     std::lock_guard lk(m_);
-    stolen_ready_.push_back(std::move(*job));
+    stolen_ready_.push_back(std::move(job));
     if (pool_size_ > 0) work_cv_.notify_all();  // notify_one could wake a device worker, which cannot take it
   }
-  // A thief's result: the written bytes into this rank's buffers, then the task completes here.
-  void take_result(int thief, std::vector<std::byte> const& bytes) {
-    auto const op = steal_message::result_op(bytes);
-    if (op >= plan_.ops.size() || !away_[op])
-      throw flow_error("dag::task_flow: rank " + std::to_string(thief) +
-                           " returned the result of an operation this rank did not give it",
-                       "", "");
-    steal_message::apply_result(thief, bytes, plan_.ops[op].index, tasks_, names_, buffers_);
-    away_[op] = 0;
+  void complete_given(std::uint64_t op) override {
     std::lock_guard lk(m_);
     if (complete(static_cast<std::uint32_t>(op))) work_cv_.notify_all();
   }
-  // Asks the next rank for a task when this rank's workers have nothing: no ready task, none stolen.
-  bool ask_if_idle() {
-    if (asking_ || held_ > 0 || !victims_->may_ask(clock::now())) return false;
-    {
-      std::lock_guard lk(m_);
-      if (failed_ || idle_workers() == 0 || pick(false) != ready_.end()) return false;
-    }
-    asking_ = true;
-    ++out_.steal_requests;
-    steal_ch_->send(victims_->next(), steal_.request_tag, {});
-    return true;
+  std::vector<stolen_task> take_finished() override {
+    std::vector<stolen_task> done;
+    std::lock_guard lk(m_);
+    done.swap(stolen_done_);
+    return done;
+  }
+  bool starving() override {
+    std::lock_guard lk(m_);
+    return !failed_ && idle_workers() > 0 && pick(false) == ready_.end();
   }
 
   // The communication loop of the calling thread; returns when every local operation is done (with
@@ -406,7 +357,7 @@ class flow_executor {
         failed = failed_;
         threw = out_.status == run_outcome::threw;
         local_done = done_ == plan_.ops.size();
-        if (failed ? running_ == 0 : local_done && (!steal_.on || all_done_)) {
+        if (failed ? running_ == 0 : local_done && (!stealing_ || stealing_->all_done())) {
           if (threw && mpi_ && !abort_sent) transfers_.send_aborts(me_, ranks_);
           return;
         }
@@ -430,15 +381,9 @@ class flow_executor {
           event = true;
         }
       }
-      if (steal_.on && !failed) {
-        event |= steal_step();
-        if (local_done && !done_barrier_posted_) enter_done_barrier(), event = true;
-        if (done_barrier_posted_ && !all_done_) {
-          int flag = 0;
-          comm::detail::check_mpi(MPI_Test(&done_barrier_, &flag, MPI_STATUS_IGNORE), "MPI_Test (task_flow steal barrier)");
-          all_done_ = flag != 0;
-          event |= all_done_;
-        }
+      if (stealing_ && !failed) {
+        event |= stealing_->step(*this);
+        event |= stealing_->step_done_barrier(local_done);
       }
       if (caller_works_ && !failed && run_one()) event = true;
       if (event) {
@@ -447,14 +392,14 @@ class flow_executor {
       }
       std::unique_lock lk(m_);
       auto const woken = [&] {
-        return !comm_ready_.empty() || !stolen_done_.empty() || (failed_ ? running_ == 0 : done_ == plan_.ops.size() && !steal_.on) ||
+        return !comm_ready_.empty() || !stolen_done_.empty() || (failed_ ? running_ == 0 : done_ == plan_.ops.size() && !stealing_) ||
                (out_.status == run_outcome::threw && !abort_sent) ||
                (caller_works_ && !failed_ && has_host_work());
       };
       if (woken()) continue;
       if (!mpi_) {
         comm_cv_.wait(lk, woken);
-      } else if ((!transfers_.empty() || asking_) && idle_workers() > 0 && clock::now() - last_event < std::chrono::milliseconds(2)) {
+      } else if ((!transfers_.empty() || (stealing_ && stealing_->asking())) && idle_workers() > 0 && clock::now() - last_event < std::chrono::milliseconds(2)) {
         // A worker (this thread, or one of the pool) has nothing to do until data arrives: poll without
         // sleeping (its core is free).
         lk.unlock();
@@ -483,18 +428,11 @@ class flow_executor {
   // Under m_: workers waiting for a task, the calling thread included while it finds none.
   int idle_workers() const { return idle_ + (caller_works_ && caller_idle_ ? 1 : 0); }
 
-  void enter_done_barrier() {
-    comm::detail::check_mpi(MPI_Ibarrier(comm_, &done_barrier_), "MPI_Ibarrier (task_flow steal)");
-    done_barrier_posted_ = true;
-  }
-
   // After the local part (flow_transfers::drain). With stealing every rank enters the done barrier first
   // (a failed rank here), so the barriers pair up; the steal messages and that barrier complete in the drain.
   void drain() {
-    if (steal_.on && !done_barrier_posted_) enter_done_barrier();
     std::vector<MPI_Request> other;
-    if (steal_ch_) other.assign(steal_ch_->pending().begin(), steal_ch_->pending().end());
-    if (done_barrier_posted_ && !all_done_) other.push_back(done_barrier_);
+    if (stealing_) other = stealing_->finish();
     if (transfers_.drain(other) && out_.status == run_outcome::ok) out_.status = run_outcome::aborted;
   }
 
@@ -509,7 +447,6 @@ class flow_executor {
   int ranks_;
   bool mpi_;
   int me_ = 0;
-  steal_setup steal_;
 
   std::mutex m_;
   std::condition_variable work_cv_, comm_cv_;
@@ -526,12 +463,7 @@ class flow_executor {
   run_outcome out_;
   // Communication thread only.
   flow_transfers transfers_{comm_};
-  std::vector<char> away_;  // per op: given to a thief, its result not yet back
-  std::optional<steal_channel> steal_ch_;   // with stealing on
-  std::optional<victim_picker> victims_;
-  bool asking_ = false, done_barrier_posted_ = false, all_done_ = false;
-  std::size_t held_ = 0;  // stolen tasks here whose results are not yet sent
-  MPI_Request done_barrier_ = MPI_REQUEST_NULL;
+  std::optional<steal_protocol> stealing_;  // with stealing on
 };
 
 }  // namespace strata::dag::detail

@@ -2,8 +2,8 @@
 /// \file
 /// \brief Work stealing between the ranks of a `dag::task_flow` run (SPEC S9): which tasks may move,
 /// the messages (an offer: the task and the bytes it reads; a result: the bytes it wrote), the choice
-/// of the rank to ask, and the synchronous sends that carry them. `flow_runtime.hpp`'s executor
-/// decides when to ask and what to give.
+/// of the rank to ask, and the synchronous sends that carry them. `flow_steal_protocol.hpp` runs the
+/// exchange; `flow_runtime.hpp`'s executor says what is ready to give and runs what is stolen.
 
 #include <strata/comm/mpi.hpp>
 #include <strata/dag/detail/flow_plan.hpp>
