@@ -3,7 +3,8 @@
 # STRATA_GPU_PREBUILT=... scripts/gpu on the GPU machine) on this host build, tiny sizes, so that a
 # session lent a GPU does not spend its device time finding a broken script. Checks that the pack
 # holds every program and runs from its own libraries, that the four unit-test programs pass from
-# it, and that the benchmarks' JSON and the summary table have a row per size with positive figures.
+# it (also through its own loader and C library), and that the benchmarks' JSON and the summary table
+# have a row per size with positive figures.
 #   dry_run.sh <build dir> <source dir>
 set -euo pipefail
 build=$1 src=$2
@@ -38,3 +39,11 @@ for m in (8, 16):
     assert f"\n| {m} |" in summary, f"summary has no row for {m} MiB:\n{summary}"
 print("gpu dry run: pack, unit tests and figures ok")
 PY
+# The path for a GPU machine whose glibc is older than this one's: the pack's own loader and C library.
+STRATA_GPU_PREBUILT=$tmp/pack STRATA_GPU_PACK_LOADER=1 STRATA_GPU_SYSTEM=OMP STRATA_GPU_SIZES=8 STRATA_GPU_REPS=2 \
+  STRATA_GPU_INCREMENTAL_MIB=8 STRATA_GPU_DIR=$tmp/work STRATA_GPU_TEST_TIMEOUT=300 "$src/scripts/gpu" "$tmp/out2" > "$tmp/loader_run.log" 2>&1 ||
+  { echo "FAIL: the run through the pack's loader failed"; tail -30 "$tmp/loader_run.log"; exit 1; }
+grep -q "using the pack's loader" "$tmp/loader_run.log" || { echo "FAIL: the pack's loader was not used"; exit 1; }
+passed=$(grep -c '^unit_[a-z_]*: passed$' "$tmp/out2/ctest.log" || true)
+[ "$passed" = 4 ] || { echo "FAIL: $passed of 4 unit-test programs passed through the pack's loader"; exit 1; }
+echo "gpu dry run: the pack's own loader and C library run it too"
