@@ -205,6 +205,8 @@ TEST_CASE("async: a rank without room refuses the version on every rank, the cop
   s.protect(reader);
   REQUIRE(reader.restore_latest() == 4u);
   CHECK(s.is(12));
+  REQUIRE(reader.restore(2) == 2u);
+  CHECK(s.is(10));  // the state of the attempt that wrote version 2, not the copy the refused one made (2)
 }
 
 TEST_CASE("retention removes old versions on every rank", "[mpi][checkpoint][retention]") {

@@ -82,7 +82,7 @@ class flow_executor final : private steal_host {
         pool_size_(std::max(1, workers) - (progress_thread ? 0 : 1)), devices_(std::max(0, devices)), comm_(comm), ranks_(ranks),
         mpi_(comm != MPI_COMM_NULL && ranks > 1) {
     if (comm_ != MPI_COMM_NULL) MPI_Comm_rank(comm_, &me_);
-    if (steal.on && mpi_) stealing_.emplace(std::move(steal), comm_, me_, ranks_, plan_.ops.size(), tasks_, names_, buffers_, plan_.ops);
+    if (steal.on && mpi_) stealing_.emplace(std::move(steal), comm_, me_, ranks_, tasks_, names_, buffers_, plan_.ops);
     if (devices_ > 0) dev_.emplace(buffers_.size(), devices_), ran_on_device_.assign(plan_.ops.size(), -1);
   }
 

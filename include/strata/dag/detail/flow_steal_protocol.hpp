@@ -48,11 +48,11 @@ class steal_protocol {
  public:
   using clock = std::chrono::steady_clock;
 
-  steal_protocol(steal_setup setup, MPI_Comm comm, int me, int ranks, std::size_t ops, std::vector<flow_task> const& tasks,
+  steal_protocol(steal_setup setup, MPI_Comm comm, int me, int ranks, std::vector<flow_task> const& tasks,
                  std::vector<std::string> const& names, std::vector<std::span<std::byte>> const& buffers,
                  std::vector<local_op> const& plan_ops)
-      : setup_(std::move(setup)), comm_(comm), channel_(comm), victims_(me, ranks), away_(ops, 0), tasks_(tasks), names_(names),
-        buffers_(buffers), ops_(plan_ops) {}
+      : setup_(std::move(setup)), comm_(comm), channel_(comm), victims_(me, ranks), away_(plan_ops.size(), 0), tasks_(tasks),
+        names_(names), buffers_(buffers), ops_(plan_ops) {}
 
   /// One round: requests answered, a reply and results taken, finished stolen tasks sent back, an idle
   /// rank's request sent. \returns whether anything happened.
